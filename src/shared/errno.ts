@@ -26,6 +26,7 @@ export const ERANGE = 34;
 export const ENOTSUPP = 524; /* kernel-internal, returned by some BPF helpers */
 export const EOPNOTSUPP = 95;
 export const ENXIO = 6;
+export const ESRCH = 3;
 export const ENETDOWN = 100;
 export const EMSGSIZE = 90;
 export const EOVERFLOW = 75;
@@ -39,7 +40,7 @@ const NAMES: Record<number, string> = {
   [ENOSPC]: 'ENOSPC', [ERANGE]: 'ERANGE', [ENOTSUPP]: 'ENOTSUPP',
   [EOPNOTSUPP]: 'EOPNOTSUPP', [ENXIO]: 'ENXIO', [ENETDOWN]: 'ENETDOWN',
   [EMSGSIZE]: 'EMSGSIZE', [EOVERFLOW]: 'EOVERFLOW', [ENOBUFS]: 'ENOBUFS',
-  [ELOOP]: 'ELOOP',
+  [ELOOP]: 'ELOOP', [ESRCH]: 'ESRCH',
 };
 
 /** 'EINVAL' for 22 or -22; 'E<n>' for numbers we do not name. */

@@ -99,3 +99,13 @@ export const CPU_MAP_BULK_SIZE = 8;
 export const ETH_HLEN = 14;
 export const VLAN_HLEN = 4;
 export const ETH_FRAME_LEN = 1514;
+
+/* more map_flags at creation (include/uapi/linux/bpf.h), and the masks the
+ * map types build from them (include/linux/bpf.h, kernel/bpf/arraymap.c,
+ * kernel/bpf/hashtab.c) */
+export const BPF_F_STACK_BUILD_ID = 1 << 5;
+export const BPF_F_PRESERVE_ELEMS = 1 << 11;
+export const BPF_F_INNER_MAP = 1 << 12;
+export const BPF_F_ACCESS_MASK = BPF_F_RDONLY | BPF_F_RDONLY_PROG | BPF_F_WRONLY | BPF_F_WRONLY_PROG;
+/* sizeof(bpf_attr.map_name): names are at most 15 chars of [A-Za-z0-9_.] */
+export const BPF_OBJ_NAME_LEN = 16;

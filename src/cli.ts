@@ -1,0 +1,237 @@
+/*
+ * The xdpsim command line: subcommands parsed with util.parseArgs, each
+ * with --help. Runs on the main thread, as user space does.
+ *
+ *   xdpsim demo   the default scenario, a few seconds, rates every second
+ *   xdpsim run    one program object on a veth pair with injected traffic
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { Runtime, type Device, type Stats } from './runtime.ts';
+import { XDP_ACTION_NAMES, XDP_DROP, XDP_PASS, XDP_TX } from './shared/uapi.ts';
+import { XdpsimError } from './shared/errno.ts';
+import { DROP_REASONS } from './shared/counters.ts';
+
+type Out = (s: string) => void;
+
+const example = (name: string): string => fileURLToPath(new URL(`../examples/${name}`, import.meta.url));
+
+const COMMON = {
+  cpus: { type: 'string', default: '2' },
+  duration: { type: 'string', default: '5' },
+  size: { type: 'string', default: '64' },
+  flows: { type: 'string', default: '64' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsConfig['options'];
+
+const HELP: Record<string, string> = {
+  main: `usage: xdpsim <command> [options]
+
+commands:
+  demo     run the default scenario for a few seconds and print rates
+  run      run a program object on a veth pair with injected traffic
+
+xdpsim <command> --help shows a command's options.`,
+  demo: `usage: xdpsim demo [options]
+
+Two simulated CPUs, a veth pair (veth0, veth1) with one RX queue per CPU,
+UDP/IPv4 traffic injected into veth0, and examples/xdp_count.ts on veth0:
+it counts packets and bytes per CPU and returns --action. With tx, veth1
+runs examples/xdp_pass.ts so veth0 can transmit into it. Prints one line
+of rates per second, then a summary; exits 0 when every frame is
+accounted for.
+
+options:
+  --cpus N        simulated CPUs (default 2)
+  --duration S    seconds of traffic (default 5)
+  --action A      drop | pass | tx (default drop)
+  --size B        frame size in bytes (default 64)
+  --flows N       UDP flows, spread over RX queues by hash (default 64)
+  --json          print the summary as one JSON object on the last line`,
+  run: `usage: xdpsim run --prog FILE[:PROGRAM] [options]
+
+Loads a program object (a module exporting defineMap() maps and xdp()
+programs), attaches PROGRAM (default: the first xdp program) to veth0 of a
+veth pair, injects --count frames (or traffic for --duration seconds), waits
+for them to drain and prints the counters.
+
+options:
+  --prog FILE[:P]  the object, and optionally which program to attach
+  --peer-prog FILE[:P]  a program for veth1 (needed for XDP_TX to be received)
+  --cpus N        simulated CPUs (default 2)
+  --count N       frames to inject (default 1000; 0 with --duration)
+  --duration S    inject for S seconds instead of a count
+  --size B        frame size in bytes (default 64)
+  --flows N       UDP flows (default 64)
+  --queues N      RX queues per veth (default: one per CPU)
+  --json          print the final stats as JSON`,
+};
+
+function int(name: string, v: string | undefined, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} ${v}: must be an integer in ${min}..${max}`);
+  return n;
+}
+
+class UsageError extends Error {}
+
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/** One line of per-second rates from two stats snapshots of a device. */
+function rateLine(t: number, prev: Stats, cur: Stats, dev: string, dt: number): string {
+  const p = prev.devices.find((d) => d.name === dev)!;
+  const c = cur.devices.find((d) => d.name === dev)!;
+  const r = (k: 'rx_packets' | 'xdp_drop' | 'xdp_pass' | 'xdp_tx' | 'xdp_aborted' | 'drops' | 'xdp_tx_err'): number => (c[k] - p[k]) / dt;
+  const perCpu = c.perCpu.map((pc, i) => `cpu${i} ${fmt((pc.rx_packets - p.perCpu[i]!.rx_packets) / dt)}`).join(' ');
+  return `[${t}s] ${dev}: rx ${fmt(r('rx_packets'))} pps  drop ${fmt(r('xdp_drop'))}  pass ${fmt(r('xdp_pass'))}  tx ${fmt(r('xdp_tx'))}  aborted ${fmt(r('xdp_aborted'))}  tx_err ${fmt(r('xdp_tx_err'))}  (${perCpu})`;
+}
+
+function summary(out: Out, s: Stats, seconds: number): void {
+  const t = s.totals;
+  out(`summary: ${fmt(t.injected)} frames in ${seconds.toFixed(2)} s (${fmt(t.injected / seconds)} pps)`);
+  for (const d of s.devices) {
+    if (d.rx_packets === 0 && d.tx_packets === 0 && d.injected === 0) continue;
+    out(`  ${d.name.padEnd(8)} rx ${fmt(d.rx_packets)}  xdp: drop ${fmt(d.xdp_drop)} pass ${fmt(d.xdp_pass)} tx ${fmt(d.xdp_tx)} redirect ${fmt(d.xdp_redirect)} aborted ${fmt(d.xdp_aborted)} invalid ${fmt(d.xdp_invalid)} exception ${fmt(d.xdp_exception)}  tx ${fmt(d.tx_packets)}  stack ${fmt(d.stack)}`);
+    const reasons = DROP_REASONS.filter((r) => d.dropReasons[r] > 0).map((r) => `${r} ${fmt(d.dropReasons[r])}`);
+    if (reasons.length) out(`           drops: ${reasons.join(', ')}`);
+  }
+  out(`  frames: injected ${fmt(t.injected)} = stack ${fmt(t.stack)} + transmitted out ${fmt(t.xmit_consumed)} + dropped ${fmt(t.dropped)} + in flight ${fmt(t.in_flight)}; pool ${fmt(s.pool.free)}/${fmt(s.pool.frames)} free: ${s.conserved ? 'conserved' : 'NOT CONSERVED'}`);
+}
+
+/** Inject until `until` (ms, performance.now) in chunks; resolves with frames sent. */
+async function injectFor(dev: Device, until: number, size: number, flows: number): Promise<number> {
+  let sent = 0;
+  while (performance.now() < until) {
+    const r = await dev.inject({ count: 1024, size, flows });
+    sent += r.sent;
+  }
+  return sent;
+}
+
+async function runTimed(out: Out, rt: Runtime, dev: Device, seconds: number, size: number, flows: number, json: boolean): Promise<number> {
+  const t0 = performance.now();
+  const until = t0 + seconds * 1000;
+  const injecting = injectFor(dev, until, size, flows);
+  let prev = rt.stats();
+  let prevT = t0;
+  let tick = 1;
+  const timer = setInterval(() => {
+    const cur = rt.stats();
+    const now = performance.now();
+    if (!json) out(rateLine(tick++, prev, cur, dev.name, (now - prevT) / 1000));
+    prev = cur;
+    prevT = now;
+  }, 1000);
+  await injecting;
+  clearInterval(timer);
+  return (performance.now() - t0) / 1000;
+}
+
+function parseProgArg(v: string): { file: string; prog: string | undefined } {
+  const i = v.lastIndexOf(':');
+  if (i > 1 && !v.slice(i).includes('/')) return { file: v.slice(0, i), prog: v.slice(i + 1) };
+  return { file: v, prog: undefined };
+}
+
+async function attachFrom(rt: Runtime, dev: Device, arg: string): Promise<void> {
+  const { file, prog } = parseProgArg(arg);
+  const obj = await rt.loadObject(file);
+  const names = Object.keys(obj.progs);
+  const name = prog ?? names.find((n) => obj.progs[n]!.section === 'xdp' || obj.progs[n]!.section === 'xdp.frags');
+  const h = name === undefined ? undefined : obj.progs[name];
+  if (h === undefined) throw new UsageError(`${file}: no program ${prog ?? '(xdp)'}; it has ${names.join(', ') || 'none'}`);
+  dev.attachXdp(h);
+}
+
+async function demo(args: string[], out: Out): Promise<number> {
+  const { values: v } = parseArgs({ args, options: { ...COMMON, action: { type: 'string', default: 'drop' } } });
+  if (v.help) return (out(HELP.demo!), 0);
+  const cpus = int('cpus', v.cpus, 1, 64);
+  const seconds = Number(v.duration);
+  if (!(seconds > 0 && seconds <= 3600)) throw new UsageError(`--duration ${v.duration}: must be in (0, 3600]`);
+  const size = int('size', v.size, 42, 1472);
+  const flows = int('flows', v.flows, 1, 65536);
+  const actions: Record<string, number> = { drop: XDP_DROP, pass: XDP_PASS, tx: XDP_TX };
+  const action = actions[v.action!];
+  if (action === undefined) throw new UsageError(`--action ${v.action}: one of drop, pass, tx`);
+
+  const rt = await Runtime.start({ cpus });
+  const [veth0, veth1] = rt.createVeth('veth0', 'veth1', { rxQueues: cpus });
+  const obj = await rt.loadObject(example('xdp_count.ts'));
+  obj.maps.config!.update(0, action);
+  veth0.attachXdp(obj.progs.xdp_count!);
+  if (action === XDP_TX) await attachFrom(rt, veth1, example('xdp_pass.ts'));
+  if (!v.json) out(`xdpsim demo: ${cpus} CPUs (${Runtime.machineCores()} cores), veth0 <-> veth1, xdp_count on veth0 returning ${XDP_ACTION_NAMES[action]}, ${size}-byte UDP frames over ${flows} flows, ${seconds} s`);
+  const elapsed = await runTimed(out, rt, veth0, seconds, size, flows, v.json!);
+  const s = await rt.stop();
+  const counted = obj.maps.stats!.lookupU64(0, 0);
+  if (v.json) {
+    out(JSON.stringify({ cpus, duration_s: elapsed, action: XDP_ACTION_NAMES[action], frames_in: s.totals.injected, rx_pps: s.totals.injected / elapsed, prog_counted: counted, conserved: s.conserved, totals: s.totals, pool: s.pool }));
+  } else {
+    summary(out, s, elapsed);
+    out(`  xdp_count's per-CPU map counted ${fmt(counted ?? 0)} packets`);
+  }
+  return s.conserved && counted === s.devices.find((d) => d.name === 'veth0')!.rx_packets ? 0 : 1;
+}
+
+async function run(args: string[], out: Out): Promise<number> {
+  const { values: v } = parseArgs({
+    args,
+    options: {
+      ...COMMON, duration: { type: 'string' }, count: { type: 'string', default: '1000' },
+      prog: { type: 'string' }, 'peer-prog': { type: 'string' }, queues: { type: 'string' },
+    },
+  });
+  if (v.help) return (out(HELP.run!), 0);
+  if (!v.prog) throw new UsageError('--prog FILE is required');
+  const cpus = int('cpus', v.cpus, 1, 64);
+  const size = int('size', v.size, 42, 1472);
+  const flows = int('flows', v.flows, 1, 65536);
+  const count = int('count', v.count, 0, 1e9);
+  const queues = v.queues === undefined ? cpus : int('queues', v.queues, 1, 64);
+  const rt = await Runtime.start({ cpus });
+  const [veth0, veth1] = rt.createVeth('veth0', 'veth1', { rxQueues: queues });
+  await attachFrom(rt, veth0, v.prog);
+  if (v['peer-prog']) await attachFrom(rt, veth1, v['peer-prog']);
+  const t0 = performance.now();
+  if (v.duration !== undefined) {
+    const seconds = Number(v.duration);
+    if (!(seconds > 0 && seconds <= 3600)) throw new UsageError(`--duration ${v.duration}: must be in (0, 3600]`);
+    await runTimed(out, rt, veth0, seconds, size, flows, v.json!);
+  } else {
+    await veth0.inject({ count, size, flows });
+  }
+  const s = await rt.stop();
+  const elapsed = (performance.now() - t0) / 1000;
+  if (v.json) out(JSON.stringify(s));
+  else summary(out, s, elapsed);
+  return s.conserved ? 0 : 1;
+}
+
+/** Run the CLI; returns the exit code. */
+export async function main(argv: string[], out: Out = (s) => console.log(s), err: Out = (s) => console.error(s)): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'demo': return await demo(rest, out);
+      case 'run': return await run(rest, out);
+      case undefined: case '--help': case '-h': case 'help':
+        out(HELP.main!);
+        return cmd === undefined ? 2 : 0;
+      default:
+        err(`xdpsim: unknown command '${cmd}'\n${HELP.main}`);
+        return 2;
+    }
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      err(`xdpsim ${cmd}: ${(e as Error).message}`);
+      return 2;
+    }
+    if (e instanceof XdpsimError) {
+      err(`xdpsim ${cmd}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}

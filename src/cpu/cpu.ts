@@ -1,0 +1,296 @@
+/*
+ * One simulated CPU: its NAPI polls, the XDP verdicts, its XDP_TX bulk
+ * queues and xdp_do_flush().
+ *
+ * Everything in this object is per-CPU state in the kernel's sense: it lives
+ * in the heap of the CPU's own worker thread and only that thread touches it
+ * (bpf_redirect_info, the bulk queues and the flush list, the XdpMd, the
+ * program table). What it shares with other threads goes through
+ * src/shared: frames (the pool), RX rings (NetDevices), its counter block
+ * (written only here), its trace and tap rings (produced only here).
+ *
+ * A NAPI poll (napiPoll) takes at most `budget` frames from one RX queue,
+ * runs the device's XDP program on each, acts on the verdict, then calls
+ * xdpDoFlush() before returning; the caller reports a quiescent state after
+ * each poll. Nothing here allocates, awaits or logs per frame.
+ */
+import { FramePool, FM_DATA, FM_INGRESS, FM_LEN, FM_METASIZE, FM_RXQ, FM_WORDS } from '../shared/frame-pool.ts';
+import {
+  CC_QS, CC_WORDS, DS_REGISTERED, DS_UP, DT_PROG, DT_STATE, DT_TAP, DT_WORDS, G_RXQ_GEN,
+  RQ_CPU, RQ_IFINDEX, RQ_INDEX, RQ_WORDS, type SharedState,
+} from '../shared/layout.ts';
+import {
+  CPU_BAD_FREES, CPU_FLUSHES, CPU_POLLS, CPU_QS, CPU_TAP_LOST, CPU_TRACE_LOST, DEV_DROPS, DEV_FIXED,
+  DEV_RX_BYTES, DEV_RX_PACKETS, DEV_STACK, DEV_XDP_ABORTED, DEV_XDP_DROP, DEV_XDP_EXCEPTION,
+  DEV_XDP_INVALID, DEV_XDP_PASS, DEV_XDP_REDIRECT, DEV_XDP_TX, DEV_XDP_TX_ERR, DEV_XDP_TX_SENT,
+  DR_DEV_READY, DR_XDP_ABORTED, DR_XDP_DROP, DR_XDP_EXCEPTION, DR_XDP_INVALID_ACTION, DR_XDP_REDIRECT,
+  DR_XDP_TX_ERR, cpuCounters, devRow,
+} from '../shared/counters.ts';
+import { TP_XDP_BULK_TX, TP_XDP_EXCEPTION, TraceWriter } from '../shared/trace.ts';
+import { TapRing } from '../shared/tap.ts';
+import { NetDevices } from '../driver/netdev.ts';
+import { XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, DEV_MAP_BULK_SIZE, XDP_XMIT_FLUSH } from '../shared/uapi.ts';
+import { SKB_SHARED_INFO_SIZE } from '../shared/frame-pool.ts';
+import { RedirectInfo, redirectFlush, xdpDoRedirect } from './redirect.ts';
+import { XdpMd, type XdpProgFn } from './program.ts';
+
+/** VETH_XDP_TX_BULK_SIZE: frames an XDP_TX bulk queue holds before it is sent. */
+export const XDP_TX_BULK_SIZE = DEV_MAP_BULK_SIZE;
+
+export class Cpu {
+  readonly cpu: number;
+  readonly pool: FramePool;
+  readonly devs: NetDevices;
+  readonly ctr: Float64Array;
+  readonly trace: TraceWriter;
+  readonly budget: number;
+  readonly ri = new RedirectInfo();
+  /** program id -> function; filled by the control plane's loadObject */
+  readonly progs: (XdpProgFn | undefined)[] = [];
+  private readonly tap: TapRing;
+  private readonly cpuctl: Int32Array;
+  private readonly global: Int32Array;
+  private readonly rxqtab: Int32Array;
+  private readonly ctx = new XdpMd();
+  private readonly batch: Int32Array;
+  /* XDP_TX bulk queues, one per receiving ifindex, and the flush list */
+  private readonly txq: Int32Array;
+  private readonly txCount: Int32Array;
+  private readonly txFlushList: Int32Array;
+  private txFlushLen = 0;
+  /* RX queues bound to this CPU, rebuilt when G_RXQ_GEN moves */
+  private queues: Int32Array = new Int32Array(0);
+  private rxqGen = -1;
+  private qs = 0;
+
+  constructor(cpu: number, shared: SharedState, clock: () => number) {
+    const l = shared.limits;
+    this.cpu = cpu;
+    this.budget = l.budget;
+    this.pool = new FramePool(shared.pool, cpu);
+    this.ctr = cpuCounters(shared.counters, cpu, l.maxDevices);
+    this.devs = new NetDevices(shared, this.pool, this.ctr);
+    this.trace = new TraceWriter(shared.trace[cpu]!, l.traceRingSize, clock);
+    this.tap = new TapRing(shared.tap[cpu]!, l.tapRingSize, l.frameSize);
+    this.cpuctl = new Int32Array(shared.cpuctl);
+    this.global = new Int32Array(shared.global);
+    this.rxqtab = new Int32Array(shared.rxqtab);
+    this.batch = new Int32Array(l.budget);
+    this.txq = new Int32Array(l.maxDevices * XDP_TX_BULK_SIZE);
+    this.txCount = new Int32Array(l.maxDevices);
+    this.txFlushList = new Int32Array(l.maxDevices);
+    this.ctx.frame_sz = l.frameSize;
+    this.ctx.hard_end = l.frameSize - SKB_SHARED_INFO_SIZE;
+  }
+
+  /** Rebuild the list of RX queues bound to this CPU if the table changed. */
+  refreshQueues(): void {
+    const gen = Atomics.load(this.global, G_RXQ_GEN);
+    if (gen === this.rxqGen) return;
+    this.rxqGen = gen;
+    const t = this.rxqtab;
+    const mine: number[] = [];
+    const n = t.length / RQ_WORDS;
+    for (let q = 0; q < n; q++) {
+      if (Atomics.load(t, q * RQ_WORDS + RQ_IFINDEX) !== 0 && Atomics.load(t, q * RQ_WORDS + RQ_CPU) === this.cpu) mine.push(q);
+    }
+    this.queues = Int32Array.from(mine);
+  }
+
+  /** Any frame waiting on one of this CPU's queues? */
+  hasWork(): boolean {
+    const qs = this.queues;
+    for (let i = 0; i < qs.length; i++) if (this.devs.ring(qs[i]!).hasWork()) return true;
+    return false;
+  }
+
+  /** One round: a NAPI poll of every bound queue, each followed by a quiescent state. */
+  pollAll(): number {
+    this.refreshQueues();
+    const qs = this.queues;
+    let work = 0;
+    for (let i = 0; i < qs.length; i++) {
+      work += this.napiPoll(qs[i]!);
+      this.quiescentState();
+    }
+    return work;
+  }
+
+  /* The RCU call site: a CPU passes a quiescent state between NAPI polls. */
+  quiescentState(): void {
+    this.qs++;
+    Atomics.store(this.cpuctl, this.cpu * CC_WORDS + CC_QS, this.qs);
+    this.ctr[CPU_QS] = this.qs;
+  }
+
+  /** One NAPI poll of global RX queue q: at most `budget` frames, then xdp_do_flush(). */
+  napiPoll(q: number): number {
+    const batch = this.batch;
+    const n = this.devs.ring(q).consume(batch, this.budget);
+    if (n === 0) return 0;
+    const t = this.rxqtab;
+    const ifindex = Atomics.load(t, q * RQ_WORDS + RQ_IFINDEX);
+    const rxq = Atomics.load(t, q * RQ_WORDS + RQ_INDEX);
+    const devtab = this.devs.devtab;
+    const d = ifindex * DT_WORDS;
+    const state = Atomics.load(devtab, d + DT_STATE);
+    const progId = Atomics.load(devtab, d + DT_PROG);
+    const tapOn = Atomics.load(devtab, d + DT_TAP) !== 0;
+    const c = this.ctr;
+    const row = devRow(ifindex);
+    const meta = this.pool.meta;
+    c[CPU_POLLS]++;
+    let bytes = 0;
+    for (let i = 0; i < n; i++) bytes += meta[batch[i]! * FM_WORDS + FM_LEN]!;
+    c[row + DEV_RX_PACKETS] += n;
+    c[row + DEV_RX_BYTES] += bytes;
+
+    if ((state & (DS_REGISTERED | DS_UP)) !== (DS_REGISTERED | DS_UP)) {
+      for (let i = 0; i < n; i++) this.drop(batch[i]!, row, DR_DEV_READY);
+    } else if (progId === 0) {
+      for (let i = 0; i < n; i++) this.toStack(batch[i]!, row, ifindex, rxq, tapOn);
+    } else {
+      const prog = this.progs[progId];
+      for (let i = 0; i < n; i++) {
+        const fd = batch[i]!;
+        meta[fd * FM_WORDS + FM_INGRESS] = ifindex;
+        meta[fd * FM_WORDS + FM_RXQ] = rxq;
+        this.runXdp(prog, progId, fd, ifindex, rxq, row, tapOn);
+      }
+    }
+    this.xdpDoFlush();
+    this.pool.flushReturns();
+    return n;
+  }
+
+  private runXdp(prog: XdpProgFn | undefined, progId: number, fd: number, ifindex: number, rxq: number,
+    row: number, tapOn: boolean): void {
+    const ctx = this.ctx;
+    const meta = this.pool.meta;
+    const m = fd * FM_WORDS;
+    const data = meta[m + FM_DATA]!;
+    ctx.fd = fd;
+    ctx.pkt = this.pool.view(fd);
+    ctx.dv = this.pool.dataView(fd);
+    ctx.data = data;
+    ctx.data_end = data + meta[m + FM_LEN]!;
+    ctx.data_meta = data - meta[m + FM_METASIZE]!;
+    ctx.ingress_ifindex = ifindex;
+    ctx.rx_queue_index = rxq;
+    ctx.egress_ifindex = 0;
+    const c = this.ctr;
+    let act: number;
+    try {
+      if (prog === undefined) throw new Error('program not loaded on this CPU');
+      act = prog(ctx);
+    } catch {
+      /* a program that throws is XDP_ABORTED, as a faulting one would be */
+      c[row + DEV_XDP_EXCEPTION]++;
+      if (this.trace.on[TP_XDP_EXCEPTION]) this.trace.emit3(TP_XDP_EXCEPTION, progId, XDP_ABORTED, ifindex);
+      this.drop(fd, row, DR_XDP_EXCEPTION);
+      return;
+    }
+    /* commit the program's view of the buffer to the frame */
+    meta[m + FM_DATA] = ctx.data;
+    meta[m + FM_LEN] = ctx.data_end - ctx.data;
+    meta[m + FM_METASIZE] = ctx.data - ctx.data_meta;
+    switch (act) {
+      case XDP_PASS:
+        c[row + DEV_XDP_PASS]++;
+        this.toStack(fd, row, ifindex, rxq, tapOn);
+        return;
+      case XDP_TX:
+        c[row + DEV_XDP_TX]++;
+        this.xdpTx(ifindex, fd);
+        return;
+      case XDP_DROP:
+        c[row + DEV_XDP_DROP]++;
+        this.drop(fd, row, DR_XDP_DROP);
+        return;
+      case XDP_REDIRECT: {
+        c[row + DEV_XDP_REDIRECT]++;
+        const err = xdpDoRedirect(this.ri, ifindex, fd, progId);
+        if (err !== 0) this.drop(fd, row, DR_XDP_REDIRECT);
+        return;
+      }
+      case XDP_ABORTED:
+        c[row + DEV_XDP_ABORTED]++;
+        if (this.trace.on[TP_XDP_EXCEPTION]) this.trace.emit3(TP_XDP_EXCEPTION, progId, XDP_ABORTED, ifindex);
+        this.drop(fd, row, DR_XDP_ABORTED);
+        return;
+      default:
+        /* bpf_warn_invalid_xdp_action(), then the XDP_ABORTED path with the bad act */
+        c[row + DEV_XDP_INVALID]++;
+        if (this.trace.on[TP_XDP_EXCEPTION]) this.trace.emit3(TP_XDP_EXCEPTION, progId, act | 0, ifindex);
+        this.drop(fd, row, DR_XDP_INVALID_ACTION);
+    }
+  }
+
+  private toStack(fd: number, row: number, ifindex: number, rxq: number, tapOn: boolean): void {
+    this.ctr[row + DEV_STACK]++;
+    if (tapOn) {
+      const m = fd * FM_WORDS;
+      const meta = this.pool.meta;
+      if (!this.tap.put(this.pool.view(fd), meta[m + FM_DATA]!, meta[m + FM_LEN]!, ifindex, rxq, this.cpu)) {
+        this.ctr[CPU_TAP_LOST]++;
+      }
+    }
+    this.pool.free(fd);
+  }
+
+  /** Free a frame, counting it under `reason` on the device row `row`. */
+  drop(fd: number, row: number, reason: number): void {
+    const c = this.ctr;
+    c[row + DEV_DROPS]++;
+    c[row + DEV_FIXED + reason]++;
+    this.pool.free(fd);
+  }
+
+  /* veth_xdp_tx(): queue for transmission on the receiving device; a full queue is sent first. */
+  private xdpTx(ifindex: number, fd: number): void {
+    let k = this.txCount[ifindex]!;
+    if (k === XDP_TX_BULK_SIZE) {
+      this.xdpTxFlush(ifindex);
+      k = 0;
+    } else if (k === 0) {
+      this.txFlushList[this.txFlushLen++] = ifindex;
+    }
+    this.txq[ifindex * XDP_TX_BULK_SIZE + k] = fd;
+    this.txCount[ifindex] = k + 1;
+  }
+
+  /*
+   * veth_xdp_flush_bq(): send the bulk queue with the device's xmit; what it
+   * did not take is freed; record xdp_bulk_tx(ifindex, act, drops, sent, err).
+   */
+  private xdpTxFlush(ifindex: number): void {
+    const n = this.txCount[ifindex]!;
+    if (n === 0) return;
+    const base = ifindex * XDP_TX_BULK_SIZE;
+    let sent = this.devs.xdpXmit(ifindex, this.cpu, this.txq, base, n, XDP_XMIT_FLUSH, false);
+    let err = 0;
+    if (sent < 0) {
+      err = sent;
+      sent = 0;
+    }
+    const row = devRow(ifindex);
+    for (let i = sent; i < n; i++) this.drop(this.txq[base + i]!, row, DR_XDP_TX_ERR);
+    const c = this.ctr;
+    c[row + DEV_XDP_TX_SENT] += sent;
+    c[row + DEV_XDP_TX_ERR] += n - sent;
+    if (this.trace.on[TP_XDP_BULK_TX]) this.trace.emit5(TP_XDP_BULK_TX, ifindex, XDP_TX, n - sent, sent, err);
+    this.txCount[ifindex] = 0;
+  }
+
+  /** xdp_do_flush() plus the driver's own XDP_TX flush: at the end of every NAPI poll. */
+  xdpDoFlush(): void {
+    const list = this.txFlushList;
+    for (let i = 0; i < this.txFlushLen; i++) this.xdpTxFlush(list[i]!);
+    this.txFlushLen = 0;
+    redirectFlush();
+    const c = this.ctr;
+    c[CPU_FLUSHES]++;
+    c[CPU_BAD_FREES] = this.pool.badFrees;
+    c[CPU_TRACE_LOST] = this.trace.lost;
+  }
+}

@@ -1,0 +1,103 @@
+/*
+ * BPF helpers for XDP programs written in TypeScript, with the kernel's
+ * names (camelCase), bounds and return values (net/core/filter.c,
+ * kernel/bpf/helpers.c).
+ *
+ * Per-thread state: `helperCpu` is the simulated CPU of the worker this
+ * module instance runs in (set once at worker start; -1 on the main
+ * thread). Helpers touch only the frame the calling CPU holds (through its
+ * XdpMd) or shared maps under the maps' own rules.
+ */
+import { EACCES, EINVAL } from '../shared/errno.ts';
+import { XDP_FRAME_SIZE } from '../shared/frame-pool.ts';
+import { ETH_HLEN } from '../shared/uapi.ts';
+import type { MapValue } from '../maps/value.ts';
+import type { MapKey } from '../maps/map.ts';
+import type { MapDef, XdpMd } from './program.ts';
+
+const state = { cpu: -1, clock: (): number => Math.round(performance.now() * 1e6) };
+
+/** Called once by the CPU worker: which CPU this thread is, and its clock. */
+export function setHelperContext(cpu: number, clock: () => number): void {
+  state.cpu = cpu;
+  state.clock = clock;
+}
+
+/** The largest metadata area: xdp_metalen_invalid() allows up to 32 bytes, 4-byte aligned. */
+export const XDP_META_MAX = 32;
+
+/*
+ * bpf_xdp_adjust_head(): move data by `offset` (negative grows the packet at
+ * the front). data may not go below the xdp_frame at the top of the
+ * headroom plus the metadata, nor leave less than ETH_HLEN bytes. The
+ * metadata moves with data. -EINVAL leaves the frame untouched.
+ */
+export function bpfXdpAdjustHead(ctx: XdpMd, offset: number): number {
+  const metalen = ctx.data - ctx.data_meta;
+  const dataStart = XDP_FRAME_SIZE + metalen;
+  const data = ctx.data + (offset | 0);
+  if (data < dataStart || data > ctx.data_end - ETH_HLEN) return -EINVAL;
+  if (metalen > 0) ctx.pkt.copyWithin(ctx.data_meta + offset, ctx.data_meta, ctx.data);
+  ctx.data_meta += offset;
+  ctx.data = data;
+  return 0;
+}
+
+/*
+ * bpf_xdp_adjust_tail() on a linear buffer: move data_end by `offset`. It
+ * may not pass the tailroom reserved for skb_shared_info nor leave less
+ * than ETH_HLEN bytes; bytes gained are zeroed.
+ */
+export function bpfXdpAdjustTail(ctx: XdpMd, offset: number): number {
+  const dataEnd = ctx.data_end + (offset | 0);
+  if (dataEnd > ctx.hard_end) return -EINVAL;
+  if (dataEnd < ctx.data + ETH_HLEN) return -EINVAL;
+  if (offset > 0) ctx.pkt.fill(0, ctx.data_end, dataEnd);
+  ctx.data_end = dataEnd;
+  return 0;
+}
+
+/*
+ * bpf_xdp_adjust_meta(): move data_meta by `offset` (negative grows the
+ * metadata). It may not go below the xdp_frame nor above data (-EINVAL);
+ * the resulting length must be a multiple of 4 and at most 32 (-EACCES).
+ */
+export function bpfXdpAdjustMeta(ctx: XdpMd, offset: number): number {
+  const meta = ctx.data_meta + (offset | 0);
+  if (meta < XDP_FRAME_SIZE || meta > ctx.data) return -EINVAL;
+  const metalen = ctx.data - meta;
+  if ((metalen & 3) !== 0 || metalen > XDP_META_MAX) return -EACCES;
+  ctx.data_meta = meta;
+  return 0;
+}
+
+/** bpf_ktime_get_ns(): nanoseconds since the runtime started (one clock for all CPUs). */
+export function bpfKtimeGetNs(): number {
+  return state.clock();
+}
+
+/** bpf_get_smp_processor_id(): the simulated CPU running the program. */
+export function bpfGetSmpProcessorId(): number {
+  return state.cpu;
+}
+
+function bound(map: MapDef): NonNullable<MapDef['_map']> {
+  const m = map._map;
+  if (m === null) throw new Error(`map used before its object was loaded (${map.spec.name ?? 'unnamed'})`);
+  return m;
+}
+
+/** bpf_map_lookup_elem(): the value (this CPU's, for per-CPU maps), or null. */
+export function bpfMapLookupElem(map: MapDef, key: MapKey): MapValue | null {
+  return bound(map).lookupElem(key, state.cpu);
+}
+
+/** bpf_map_update_elem(): 0 or a negative errno. */
+export function bpfMapUpdateElem(map: MapDef, key: MapKey, value: Uint8Array, flags: number): number {
+  return bound(map).updateElem(key, value, flags, state.cpu);
+}
+
+/** bpf_map_delete_elem(): 0 or a negative errno. */
+export function bpfMapDeleteElem(map: MapDef, key: MapKey): number {
+  return bound(map).deleteElem(key, state.cpu);
+}

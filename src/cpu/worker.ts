@@ -1,0 +1,119 @@
+/*
+ * A CPU worker: the thread that is simulated CPU `cpu`.
+ *
+ * The loop: poll every RX queue bound to this CPU (one NAPI poll each, then
+ * a quiescent state), repeat while there is work, and give the event loop a
+ * turn every few milliseconds so control-plane calls (comlink) get in. With
+ * no work, the CPU sleeps on its doorbell: it reads the bell, marks itself
+ * sleeping, checks its queues once more (a producer that published before
+ * seeing the mark is caught here), and waits with Atomics.waitAsync, so an
+ * idle CPU uses no CPU time and still answers control calls. Whoever makes
+ * work for it (a ring producer, the control plane) bumps the bell and
+ * notifies.
+ *
+ * Stop: the control plane sets CC_STATE to CS_STOP and rings the bell; the
+ * CPU finishes the poll it is in (bulk queues are flushed at the end of
+ * every poll), hands back frames it holds for other homes, marks itself
+ * CS_STOPPED and exits. Frames still in rings are purged by the control
+ * plane.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { CC_BELL, CC_SLEEPING, CC_STATE, CC_WORDS, CS_RUNNING, CS_STOP, CS_STOPPED, makeClock, type SharedState } from '../shared/layout.ts';
+import { CPU_SLEEPS, CPU_WAKEUPS } from '../shared/counters.ts';
+import { TP_COUNT } from '../shared/trace.ts';
+import { openMap, type MapShared } from '../maps/map.ts';
+import { Cpu } from './cpu.ts';
+import { setHelperContext } from './helpers.ts';
+import { isMapDef, isProgDef } from './program.ts';
+
+export interface WorkerInit {
+  cpu: number;
+  shared: SharedState;
+}
+
+const { cpu, shared } = workerData as WorkerInit;
+const clock = makeClock(shared.epochMs);
+setHelperContext(cpu, clock);
+const core = new Cpu(cpu, shared, clock);
+const cc = new Int32Array(shared.cpuctl);
+const base = cpu * CC_WORDS;
+const SLICE_MS = 4;
+
+/** The control-plane interface of a CPU (called through comlink). */
+export const cpuApi = {
+  /** Import a program object and bind its maps and programs; returns the export names seen. */
+  async loadObject(url: string, maps: Record<string, MapShared>, progs: Record<string, number>): Promise<string[]> {
+    const mod = (await import(url)) as Record<string, unknown>;
+    const seen: string[] = [];
+    for (const [name, v] of Object.entries(mod)) {
+      if (isMapDef(v)) {
+        const s = maps[name];
+        if (s === undefined) throw new Error(`cpu ${cpu}: map '${name}' has no shared instance`);
+        v._map = openMap(s);
+        seen.push(name);
+      } else if (isProgDef(v)) {
+        const id = progs[name];
+        if (id === undefined) throw new Error(`cpu ${cpu}: program '${name}' has no id`);
+        core.progs[id] = v.fn;
+        seen.push(name);
+      }
+    }
+    return seen;
+  },
+  /** Enable or disable a tracepoint on this CPU. */
+  setTracepoint(tp: number, on: boolean): void {
+    if (tp >= 0 && tp < TP_COUNT) core.trace.on[tp] = on ? 1 : 0;
+  },
+  ping(): number {
+    return cpu;
+  },
+};
+export type CpuApi = typeof cpuApi;
+
+function stopNow(): void {
+  core.pool.flushReturns();
+  Atomics.store(cc, base + CC_STATE, CS_STOPPED);
+  process.exit(0);
+}
+
+function run(): void {
+  const sliceEnd = performance.now() + SLICE_MS;
+  for (;;) {
+    if (Atomics.load(cc, base + CC_STATE) === CS_STOP) return stopNow();
+    const work = core.pollAll();
+    if (work === 0) return sleep();
+    if (performance.now() > sliceEnd) {
+      setImmediate(run);
+      return;
+    }
+  }
+}
+
+function sleep(): void {
+  const seq = Atomics.load(cc, base + CC_BELL);
+  Atomics.store(cc, base + CC_SLEEPING, 1);
+  core.refreshQueues();
+  if (core.hasWork() || Atomics.load(cc, base + CC_STATE) === CS_STOP) {
+    Atomics.store(cc, base + CC_SLEEPING, 0);
+    setImmediate(run);
+    return;
+  }
+  core.ctr[CPU_SLEEPS]++;
+  const r = Atomics.waitAsync(cc, base + CC_BELL, seq);
+  if (!r.async) {
+    Atomics.store(cc, base + CC_SLEEPING, 0);
+    setImmediate(run);
+    return;
+  }
+  void r.value.then(() => {
+    Atomics.store(cc, base + CC_SLEEPING, 0);
+    core.ctr[CPU_WAKEUPS]++;
+    run();
+  });
+}
+
+Comlink.expose(cpuApi, nodeEndpoint(parentPort!));
+Atomics.store(cc, base + CC_STATE, CS_RUNNING);
+setImmediate(run);

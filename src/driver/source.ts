@@ -1,0 +1,158 @@
+/*
+ * The traffic source: the wire side of a device's RX queues. It runs on the
+ * main thread, takes frames from the pool's injector home, writes a
+ * prepared packet into each and delivers them into the device's RX rings,
+ * spread over the queues by a hash of the flow as RSS does, or pinned to one
+ * queue. Rich load generation is a later capability; this one builds
+ * UDP/IPv4 frames of one size over N flows (source port varies per flow).
+ *
+ * When a ring is full or the injector's frames are all in flight, the source
+ * waits for the CPUs (backpressure: the frames reach the data path late but
+ * all reach it), or, with `dropWhenFull`, drops the frame as a NIC with no
+ * RX descriptor would (FULL_RING, counted on the device in the control
+ * plane's counter block).
+ */
+import { FM_LEN, FM_DATA, FM_WORDS, type FramePool } from '../shared/frame-pool.ts';
+import { DEV_DROPS, DEV_FIXED, DEV_INJECTED, DR_FULL_RING, devRow } from '../shared/counters.ts';
+import { ENETDOWN, EINVAL, EMSGSIZE, XdpsimError } from '../shared/errno.ts';
+import { DT_MTU, DT_HARD_HEADER_LEN } from '../shared/layout.ts';
+import type { NetDevices } from './netdev.ts';
+import type { DeviceInfo } from './registry.ts';
+import { VLAN_HLEN } from '../shared/uapi.ts';
+import { buildUdp4, flowHash, ipv4, type Udp4Spec } from './packet.ts';
+
+export interface InjectOptions {
+  /** frames to send (default 1) */
+  count?: number;
+  /** frame length in bytes without FCS (default 64) */
+  size?: number;
+  /** number of flows: source ports srcPort .. srcPort+flows-1 (default 1) */
+  flows?: number;
+  /** all frames to this RX queue index instead of spreading them by flow hash */
+  queue?: number;
+  /** drop frames that find their ring full instead of waiting (default false) */
+  dropWhenFull?: boolean;
+  /** a packet to send instead of the generated UDP frames */
+  packet?: Uint8Array;
+  srcMac?: string; dstMac?: string; srcIp?: string; dstIp?: string; srcPort?: number; dstPort?: number;
+}
+
+export interface InjectResult {
+  /** frames delivered into RX rings */
+  sent: number;
+  /** frames dropped because their ring was full (only with dropWhenFull) */
+  dropped: number;
+}
+
+const BATCH = 64;
+
+export class TrafficSource {
+  private readonly staging: Int32Array[];
+  private readonly stagingLen: Int32Array;
+
+  constructor(private readonly pool: FramePool, private readonly devs: NetDevices, maxQueues: number) {
+    this.staging = Array.from({ length: maxQueues }, () => new Int32Array(BATCH));
+    this.stagingLen = new Int32Array(maxQueues);
+  }
+
+  async inject(dev: DeviceInfo, o: InjectOptions = {}, isUp: () => boolean): Promise<InjectResult> {
+    const count = o.count ?? 1;
+    const flows = o.flows ?? 1;
+    const nq = dev.rxq.length;
+    if (!Number.isInteger(count) || count < 0) throw new XdpsimError(EINVAL, `inject into '${dev.name}': count ${count} must be a non-negative integer`);
+    if (!Number.isInteger(flows) || flows < 1 || flows > 65536) throw new XdpsimError(EINVAL, `inject into '${dev.name}': flows ${flows} outside 1..65536`);
+    if (nq === 0) throw new XdpsimError(EINVAL, `inject into '${dev.name}': the device has no RX queues`);
+    if (o.queue !== undefined && !(Number.isInteger(o.queue) && o.queue >= 0 && o.queue < nq)) {
+      throw new XdpsimError(EINVAL, `inject into '${dev.name}': queue ${o.queue} outside 0..${nq - 1}`);
+    }
+    if (!isUp()) throw new XdpsimError(ENETDOWN, `inject into '${dev.name}': the device is down`);
+
+    /* one prepared packet and one RX queue per flow */
+    const spec: Udp4Spec = { size: o.size ?? 64 };
+    if (o.srcMac !== undefined) spec.srcMac = o.srcMac;
+    if (o.dstMac !== undefined) spec.dstMac = o.dstMac;
+    if (o.srcIp !== undefined) spec.srcIp = o.srcIp;
+    if (o.dstIp !== undefined) spec.dstIp = o.dstIp;
+    if (o.dstPort !== undefined) spec.dstPort = o.dstPort;
+    const sport0 = o.srcPort ?? 1024;
+    const packets: Uint8Array[] = [];
+    const queueOf = new Int32Array(flows);
+    const src = ipv4(spec.srcIp ?? '10.0.0.1');
+    const dst = ipv4(spec.dstIp ?? '10.0.0.2');
+    const dport = spec.dstPort ?? 9;
+    for (let f = 0; f < flows; f++) {
+      const sport = (sport0 + f) & 0xffff;
+      packets.push(o.packet ?? buildUdp4({ ...spec, srcPort: sport }));
+      queueOf[f] = o.queue ?? flowHash(src, dst, sport, dport, 17) % nq;
+    }
+    const len = packets[0]!.length;
+    if (len > this.pool.maxLinearLen) {
+      throw new XdpsimError(EMSGSIZE, `inject into '${dev.name}': a ${len}-byte frame does not fit a ${this.pool.frameSize}-byte buffer (at most ${this.pool.maxLinearLen} after headroom and tailroom)`);
+    }
+    const maxLen = this.devs.dev(dev.ifindex, DT_MTU) + this.devs.dev(dev.ifindex, DT_HARD_HEADER_LEN) + VLAN_HLEN;
+    if (len > maxLen) throw new XdpsimError(EMSGSIZE, `inject into '${dev.name}': frame of ${len} bytes exceeds mtu + headers (${maxLen})`);
+
+    const ctr = this.devs.counters;
+    const row = devRow(dev.ifindex);
+    const data = this.pool.data;
+    const meta = this.pool.meta;
+    let sent = 0;
+    let dropped = 0;
+    let made = 0;
+    while (made < count || this.pending(dev) > 0) {
+      /* fill staging batches per queue */
+      while (made < count) {
+        const f = made % flows;
+        const q = queueOf[f]!;
+        const k = this.stagingLen[q]!;
+        if (k === BATCH) break;
+        const fd = this.pool.alloc();
+        if (fd < 0) break;
+        const m = fd * FM_WORDS;
+        data.set(packets[f]!, this.pool.base(fd) + meta[m + FM_DATA]!);
+        meta[m + FM_LEN] = len;
+        this.staging[q]![k] = fd;
+        this.stagingLen[q] = k + 1;
+        made++;
+      }
+      let progress = false;
+      for (let qi = 0; qi < nq; qi++) {
+        const k = this.stagingLen[qi]!;
+        if (k === 0) continue;
+        const q = dev.rxq[qi]!;
+        const st = this.staging[qi]!;
+        const got = this.devs.deliver(q, st, 0, k);
+        sent += got;
+        ctr[row + DEV_INJECTED] += got;
+        if (got > 0) progress = true;
+        if (got < k && o.dropWhenFull) {
+          for (let i = got; i < k; i++) this.pool.free(st[i]!);
+          const lost = k - got;
+          dropped += lost;
+          ctr[row + DEV_INJECTED] += lost;
+          ctr[row + DEV_DROPS] += lost;
+          ctr[row + DEV_FIXED + DR_FULL_RING] += lost;
+          this.stagingLen[qi] = 0;
+          progress = true;
+        } else if (got < k) {
+          st.copyWithin(0, got, k);
+          this.stagingLen[qi] = k - got;
+        } else {
+          this.stagingLen[qi] = 0;
+        }
+      }
+      if (!progress) {
+        /* rings full or no frame left: let the CPUs work */
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    }
+    this.pool.flushReturns();
+    return { sent, dropped };
+  }
+
+  private pending(dev: DeviceInfo): number {
+    let n = 0;
+    for (let qi = 0; qi < dev.rxq.length; qi++) n += this.stagingLen[qi]!;
+    return n;
+  }
+}

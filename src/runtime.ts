@@ -1,0 +1,486 @@
+/*
+ * The control plane: user space of the simulated machine (the kernel's
+ * bpf(2) and rtnetlink callers, the trace reader, the stats reader). Runs on
+ * the main thread. It creates the shared state, starts one worker per
+ * simulated CPU, owns the device registry, loads program objects, injects
+ * traffic, collects trace records and tap copies, and reads counters.
+ *
+ * Concurrency: the control plane is the only writer of the device and RX
+ * queue tables and of each map's creation; it talks to CPUs through shared
+ * memory (doorbells, the tables) and, for program loading and tracepoint
+ * switches, through comlink calls (control plane only, never per frame).
+ */
+import { EventEmitter } from 'node:events';
+import { pathToFileURL } from 'node:url';
+import { resolve as resolvePath } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { Logger } from 'pino';
+import {
+  CC_BELL, CC_SLEEPING, CC_STATE, CC_WORDS, CS_STOP, DEFAULT_LIMITS, DEVICE_KIND_NAMES, DS_UP, DT_FEATURES,
+  DT_KIND, DT_MTU, DT_PROG, DT_STATE, createSharedState, type RuntimeLimits, type SharedState,
+} from './shared/layout.ts';
+import { FramePool, countFreeFrames, countFramesInUse } from './shared/frame-pool.ts';
+import {
+  CPU_BAD_FREES, CPU_FLUSHES, CPU_POLLS, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
+  DEV_COUNTER_NAMES, DEV_FIXED, DROP_REASONS, DR_SHUTDOWN, DEV_DROPS, cpuCounters, devRow,
+  type DevCounterName, type DropReason,
+} from './shared/counters.ts';
+import { TP_COUNT, TP_NAMES, TraceReader, traceRingBytes, type TraceEvent, type TracepointName } from './shared/trace.ts';
+import { TapRing, tapRingBytes, type TapPacket } from './shared/tap.ts';
+import { EINVAL, ESRCH, XdpsimError } from './shared/errno.ts';
+import { NetDevices } from './driver/netdev.ts';
+import { DeviceRegistry, type DeviceInfo, type DeviceOptions } from './driver/registry.ts';
+import { TrafficSource, type InjectOptions, type InjectResult } from './driver/source.ts';
+import { createMapShared, openMap, type MapShared } from './maps/map.ts';
+import { MapHandle } from './maps/handle.ts';
+import { isMapDef, isProgDef, type XdpSection } from './cpu/program.ts';
+import type { CpuApi } from './cpu/worker.ts';
+
+export interface RuntimeOptions extends Partial<Omit<RuntimeLimits, 'cpus'>> {
+  /** simulated CPUs (default 2); may exceed the machine's cores */
+  cpus?: number;
+  /** a pino logger: trace records are logged to it as JSON lines */
+  logger?: Logger;
+  /** keep the last N trace records in memory for traceEvents() (default 65536) */
+  traceKeep?: number;
+  /** how long stop() waits for traffic to drain before purging rings (ms, default 2000) */
+  drainTimeoutMs?: number;
+}
+
+export interface ProgHandle {
+  readonly id: number;
+  readonly name: string;
+  readonly section: XdpSection;
+}
+
+export interface BpfObject {
+  readonly path: string;
+  readonly maps: Record<string, MapHandle>;
+  readonly progs: Record<string, ProgHandle>;
+}
+
+export interface AttachOptions {
+  /** XDP_FLAGS_* (XDP_FLAGS_UPDATE_IF_NOEXIST, XDP_FLAGS_REPLACE, a mode flag) */
+  flags?: number;
+  /** with XDP_FLAGS_REPLACE: the program expected to be attached (null: none) */
+  expected?: ProgHandle | null;
+}
+
+export type DeviceCounters = Record<DevCounterName, number>;
+
+export interface DeviceStats extends DeviceCounters {
+  ifindex: number;
+  name: string;
+  kind: string;
+  up: boolean;
+  mtu: number;
+  xdp_prog_id: number;
+  xdp_features: number;
+  dropReasons: Record<DropReason, number>;
+  perCpu: DeviceCounters[];
+}
+
+export interface CpuStats {
+  cpu: number;
+  polls: number;
+  flushes: number;
+  qs: number;
+  sleeps: number;
+  wakeups: number;
+  bad_frees: number;
+  trace_lost: number;
+  tap_lost: number;
+  sleeping: boolean;
+}
+
+export interface Stats {
+  cpus: CpuStats[];
+  devices: DeviceStats[];
+  totals: {
+    injected: number;
+    rx_packets: number;
+    stack: number;
+    xmit_consumed: number;
+    dropped: number;
+    dropReasons: Record<DropReason, number>;
+    /** injected - (stack + xmit_consumed + dropped): frames still in rings or queues */
+    in_flight: number;
+  };
+  pool: { frames: number; free: number; in_use: number };
+  /** every injected frame is accounted for: in_flight equals the frames the pool has out (exact at rest) */
+  conserved: boolean;
+}
+
+function emptyReasons(): Record<DropReason, number> {
+  return Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
+}
+
+export class Device {
+  constructor(private readonly rt: Runtime, readonly info: DeviceInfo) {}
+  get ifindex(): number { return this.info.ifindex; }
+  get name(): string { return this.info.name; }
+  get kind(): string { return this.info.kind; }
+  get peer(): Device | null { return this.info.peer ? this.rt.device(this.info.peer) : null; }
+  get mtu(): number { return this.rt.registry.word(this.ifindex, DT_MTU); }
+  get isUp(): boolean { return this.rt.registry.isUp(this.ifindex); }
+  get xdpFeatures(): number { return this.rt.registry.word(this.ifindex, DT_FEATURES); }
+  /** id of the attached XDP program, 0 if none */
+  get xdpProgId(): number { return this.rt.registry.word(this.ifindex, DT_PROG); }
+  /** the CPU that polls each RX queue */
+  get rxQueueCpus(): number[] { return this.info.rxq.map((q) => this.rt.devs.rxqCpu(q)); }
+  up(): void { this.rt.registry.setUp(this.ifindex, true); }
+  down(): void { this.rt.registry.setUp(this.ifindex, false); }
+  setMtu(mtu: number): void { this.rt.registry.setMtu(this.ifindex, mtu); }
+  /** Attach (or replace) the device's XDP program; returns the id it replaced (0: none). */
+  attachXdp(prog: ProgHandle, o: AttachOptions = {}): number { return this.rt.attachXdp(this, prog, o); }
+  /** Detach the XDP program; returns the id it removed (0: none). */
+  detachXdp(o: AttachOptions = {}): number { return this.rt.attachXdp(this, null, o); }
+  /** Receive a copy of every frame this device hands to its stack (XDP_PASS, or no program). */
+  onPass(handler: ((p: TapPacket) => void) | null): void { this.rt.setPassHandler(this, handler); }
+  inject(o: InjectOptions = {}): Promise<InjectResult> { return this.rt.inject(this, o); }
+  stats(): DeviceStats { return this.rt.stats().devices.find((d) => d.ifindex === this.ifindex)!; }
+}
+
+export class Runtime extends EventEmitter {
+  readonly shared: SharedState;
+  readonly limits: RuntimeLimits;
+  readonly registry: DeviceRegistry;
+  readonly devs: NetDevices;
+  private readonly pool: FramePool;
+  private readonly source: TrafficSource;
+  private readonly workers: Worker[] = [];
+  private readonly apis: Comlink.Remote<CpuApi>[] = [];
+  private readonly exits: Promise<number>[] = [];
+  private readonly cpuctl: Int32Array;
+  private readonly readers: TraceReader[];
+  private readonly taps: TapRing[];
+  private readonly passHandlers = new Map<number, (p: TapPacket) => void>();
+  private readonly devices = new Map<number, Device>();
+  private readonly progs = new Map<number, ProgHandle>();
+  private readonly kept: TraceEvent[] = [];
+  private readonly traceKeep: number;
+  private readonly logger: Logger | undefined;
+  private readonly drainTimeoutMs: number;
+  private collector: NodeJS.Timeout | null = null;
+  private nextProgId = 1;
+  private nextMapId = 1;
+  private nextObjectId = 1;
+  private stopping = false;
+  private stopped = false;
+  private injecting = 0;
+
+  private constructor(o: RuntimeOptions) {
+    super();
+    const cpus = o.cpus ?? 2;
+    if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64) throw new XdpsimError(EINVAL, `cpus ${cpus}: must be an integer in 1..64`);
+    const limits: RuntimeLimits = { ...DEFAULT_LIMITS, cpus };
+    for (const k of Object.keys(DEFAULT_LIMITS) as (keyof typeof DEFAULT_LIMITS)[]) {
+      const v = o[k];
+      if (v !== undefined) {
+        if (!Number.isInteger(v) || v <= 0) throw new XdpsimError(EINVAL, `${k} ${v}: must be a positive integer`);
+        limits[k] = v;
+      }
+    }
+    for (const k of ['traceRingSize', 'tapRingSize'] as const) {
+      if ((limits[k] & (limits[k] - 1)) !== 0) throw new XdpsimError(EINVAL, `${k} ${limits[k]}: must be a power of two`);
+    }
+    if (limits.budget > 4096) throw new XdpsimError(EINVAL, `budget ${limits.budget}: at most 4096`);
+    this.limits = limits;
+    this.shared = createSharedState(limits, (l) => traceRingBytes(l.traceRingSize), (l) => tapRingBytes(l.tapRingSize, l.frameSize));
+    this.cpuctl = new Int32Array(this.shared.cpuctl);
+    /* the control plane is the last home of the pool and counts in block `cpus` */
+    this.pool = new FramePool(this.shared.pool, cpus);
+    this.devs = new NetDevices(this.shared, this.pool, cpuCounters(this.shared.counters, cpus, limits.maxDevices));
+    this.registry = new DeviceRegistry(this.shared);
+    this.source = new TrafficSource(this.pool, this.devs, 64);
+    this.readers = this.shared.trace.map((b, c) => new TraceReader(b, limits.traceRingSize, c));
+    this.taps = this.shared.tap.map((b) => new TapRing(b, limits.tapRingSize, limits.frameSize));
+    this.traceKeep = o.traceKeep ?? 65536;
+    this.logger = o.logger;
+    this.drainTimeoutMs = o.drainTimeoutMs ?? 2000;
+    this.addDevice(this.registry.createLoopback());
+  }
+
+  /** Start a runtime of `cpus` simulated CPUs (one worker thread each). */
+  static async start(o: RuntimeOptions = {}): Promise<Runtime> {
+    const rt = new Runtime(o);
+    await rt.spawn();
+    return rt;
+  }
+
+  get cpus(): number {
+    return this.limits.cpus;
+  }
+
+  /** Cores of this machine, for reference: CPUs may outnumber them. */
+  static machineCores(): number {
+    return availableParallelism();
+  }
+
+  private async spawn(): Promise<void> {
+    const boot = new URL('./cpu/worker-boot.mjs', import.meta.url);
+    for (let cpu = 0; cpu < this.cpus; cpu++) {
+      const w = new Worker(boot, { workerData: { cpu, shared: this.shared }, name: `xdpsim-cpu${cpu}` });
+      this.workers.push(w);
+      this.exits.push(new Promise((res) => w.once('exit', res)));
+      w.on('error', (err) => {
+        this.logger?.error({ cpu, err }, 'cpu worker failed');
+        this.emit('cpu-error', cpu, err);
+      });
+      this.apis.push(Comlink.wrap<CpuApi>(nodeEndpoint(w)));
+    }
+    await Promise.all(this.apis.map((a) => a.ping()));
+    this.collector = setInterval(() => this.collect(), 10);
+    this.collector.unref();
+  }
+
+  private addDevice(info: DeviceInfo): Device {
+    const d = new Device(this, info);
+    this.devices.set(info.ifindex, d);
+    return d;
+  }
+
+  /** A device by name or ifindex (ENODEV if there is none). */
+  device(dev: string | number): Device {
+    return this.devices.get(this.registry.get(dev).ifindex)!;
+  }
+
+  listDevices(): Device[] {
+    return [...this.devices.values()];
+  }
+
+  /** Create a veth pair; returns [dev, peer]. `peerOptions` default to `options`. */
+  createVeth(name: string, peerName: string, options: DeviceOptions = {}, peerOptions: DeviceOptions = options): [Device, Device] {
+    const [a, b] = this.registry.createVeth(name, peerName, options, peerOptions);
+    return [this.addDevice(a), this.addDevice(b)];
+  }
+
+  /** Create a sink device: it counts and frees what is transmitted on it. */
+  createSink(name: string, options: DeviceOptions = {}): Device {
+    return this.addDevice(this.registry.createSink(name, options));
+  }
+
+  /**
+   * Load a program object: a module whose exports are defineMap() maps and
+   * xdp() programs. Every CPU imports it and binds its maps to the shared
+   * instances created here. Each load is a separate object, with its own maps.
+   */
+  async loadObject(path: string): Promise<BpfObject> {
+    this.assertRunning();
+    const url = (path.startsWith('file:') ? path : pathToFileURL(resolvePath(path)).href) + `?xdpsim_obj=${this.nextObjectId++}`;
+    const mod = (await import(url)) as Record<string, unknown>;
+    const shareds: Record<string, MapShared> = {};
+    const progIds: Record<string, number> = {};
+    const maps: Record<string, MapHandle> = {};
+    const progs: Record<string, ProgHandle> = {};
+    for (const [name, v] of Object.entries(mod)) {
+      if (isMapDef(v)) {
+        const s = createMapShared({ ...v.spec, name: v.spec.name ?? name }, this.nextMapId++, this.cpus);
+        shareds[name] = s;
+        const m = openMap(s);
+        v._map = m;
+        maps[name] = new MapHandle(m);
+      } else if (isProgDef(v)) {
+        const h: ProgHandle = { id: this.nextProgId++, name, section: v.section };
+        progIds[name] = h.id;
+        progs[name] = h;
+        this.progs.set(h.id, h);
+      }
+    }
+    if (Object.keys(progs).length === 0) throw new XdpsimError(EINVAL, `object ${path}: no program (export an xdp(...) function)`);
+    await Promise.all(this.apis.map((a) => a.loadObject(url, shareds, progIds)));
+    return { path, maps, progs };
+  }
+
+  /** A loaded program by id. */
+  prog(id: number): ProgHandle | undefined {
+    return this.progs.get(id);
+  }
+
+  attachXdp(dev: Device, prog: ProgHandle | null, o: AttachOptions = {}): number {
+    this.assertRunning();
+    if (prog !== null) {
+      if (this.progs.get(prog.id) !== prog) throw new XdpsimError(EINVAL, `attach to '${dev.name}': program '${prog.name}' (id ${prog.id}) is not loaded in this runtime`);
+      if (prog.section !== 'xdp' && prog.section !== 'xdp.frags') {
+        throw new XdpsimError(EINVAL, `attach to '${dev.name}': program '${prog.name}' is SEC("${prog.section}"): ${prog.section} programs can not be attached to a device`);
+      }
+    }
+    const expected = o.expected === undefined ? undefined : o.expected === null ? 0 : o.expected.id;
+    return this.registry.attachXdp(dev.ifindex, prog === null ? 0 : prog.id, o.flags ?? 0, expected);
+  }
+
+  setPassHandler(dev: Device, handler: ((p: TapPacket) => void) | null): void {
+    if (handler) this.passHandlers.set(dev.ifindex, handler);
+    else this.passHandlers.delete(dev.ifindex);
+    this.registry.setTap(dev.ifindex, handler !== null);
+  }
+
+  /** Send frames into a device's RX queues (see InjectOptions). Resolves when all were delivered. */
+  async inject(dev: Device | string | number, o: InjectOptions = {}): Promise<InjectResult> {
+    this.assertRunning();
+    const d = dev instanceof Device ? dev : this.device(dev);
+    this.injecting++;
+    try {
+      return await this.source.inject(d.info, o, () => this.registry.isUp(d.ifindex));
+    } finally {
+      this.injecting--;
+    }
+  }
+
+  /** Enable or disable tracepoints by name, on every CPU. */
+  async setTracepoints(names: TracepointName[] | 'all', on: boolean): Promise<void> {
+    const list = names === 'all' ? [...TP_NAMES] : names;
+    for (const n of list) {
+      const i = TP_NAMES.indexOf(n);
+      if (i < 0 || i >= TP_COUNT) throw new XdpsimError(EINVAL, `no tracepoint xdp:${n} (known: ${TP_NAMES.join(', ')})`);
+      await Promise.all(this.apis.map((a) => a.setTracepoint(i, on)));
+    }
+  }
+
+  /** Trace records collected so far (the last `traceKeep`), oldest first. */
+  traceEvents(filter?: TracepointName): TraceEvent[] {
+    this.collect();
+    return filter ? this.kept.filter((e) => e.event === filter) : [...this.kept];
+  }
+  clearTraceEvents(): void {
+    this.collect();
+    this.kept.length = 0;
+  }
+
+  /** Drain the CPUs' trace and tap rings (also runs every 10 ms). */
+  collect(): void {
+    for (const r of this.readers) {
+      r.drain((e) => {
+        this.kept.push(e);
+        if (this.kept.length > this.traceKeep) this.kept.splice(0, this.kept.length - this.traceKeep);
+        this.logger?.info(e);
+        this.emit('trace', e);
+      });
+    }
+    for (const t of this.taps) {
+      t.drain((p) => this.passHandlers.get(p.ifindex)?.(p));
+    }
+  }
+
+  /** True when no frame waits in any RX ring and every CPU sleeps. */
+  isQuiescent(): boolean {
+    if (this.injecting > 0) return false;
+    for (let c = 0; c < this.cpus; c++) if (Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) === 0) return false;
+    for (const d of this.devices.values()) for (const q of d.info.rxq) if (!this.devs.ring(q).empty()) return false;
+    return true;
+  }
+
+  /** Wait until the data path is idle (isQuiescent twice in a row); false on timeout. */
+  async quiesce(timeoutMs = 5000): Promise<boolean> {
+    const end = performance.now() + timeoutMs;
+    let seen = 0;
+    while (performance.now() < end) {
+      if (this.isQuiescent()) {
+        if (++seen >= 2) return true;
+      } else seen = 0;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    return false;
+  }
+
+  /** Counters of every CPU and device, totals, and the frame conservation check. */
+  stats(): Stats {
+    const maxDev = this.limits.maxDevices;
+    const blocks = Array.from({ length: this.cpus + 1 }, (_, c) => cpuCounters(this.shared.counters, c, maxDev));
+    const cpus: CpuStats[] = [];
+    for (let c = 0; c < this.cpus; c++) {
+      const b = blocks[c]!;
+      cpus.push({
+        cpu: c, polls: b[CPU_POLLS]!, flushes: b[CPU_FLUSHES]!, qs: b[CPU_QS]!, sleeps: b[CPU_SLEEPS]!,
+        wakeups: b[CPU_WAKEUPS]!, bad_frees: b[CPU_BAD_FREES]!, trace_lost: b[CPU_TRACE_LOST]!, tap_lost: b[CPU_TAP_LOST]!,
+        sleeping: Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) !== 0,
+      });
+    }
+    const totals = { injected: 0, rx_packets: 0, stack: 0, xmit_consumed: 0, dropped: 0, dropReasons: emptyReasons(), in_flight: 0 };
+    const devices: DeviceStats[] = [];
+    for (const d of this.devices.values()) {
+      const row = devRow(d.ifindex);
+      const sum = Object.fromEntries(DEV_COUNTER_NAMES.map((n) => [n, 0])) as DeviceCounters;
+      const reasons = emptyReasons();
+      const perCpu: DeviceCounters[] = [];
+      for (let c = 0; c <= this.cpus; c++) {
+        const b = blocks[c]!;
+        const pc = {} as DeviceCounters;
+        DEV_COUNTER_NAMES.forEach((n, i) => {
+          pc[n] = b[row + i]!;
+          sum[n] += b[row + i]!;
+        });
+        DROP_REASONS.forEach((r, i) => (reasons[r] += b[row + DEV_FIXED + i]!));
+        if (c < this.cpus) perCpu.push(pc); /* block `cpus` (the control plane) counts only in the sums */
+      }
+      const st = this.registry.word(d.ifindex, DT_STATE);
+      devices.push({
+        ifindex: d.ifindex, name: d.name, kind: DEVICE_KIND_NAMES[this.registry.word(d.ifindex, DT_KIND)] ?? '?',
+        up: (st & DS_UP) !== 0, mtu: this.registry.word(d.ifindex, DT_MTU), xdp_prog_id: this.registry.word(d.ifindex, DT_PROG),
+        xdp_features: this.registry.word(d.ifindex, DT_FEATURES), ...sum, dropReasons: reasons, perCpu,
+      });
+      totals.injected += sum.injected;
+      totals.rx_packets += sum.rx_packets;
+      totals.stack += sum.stack;
+      totals.xmit_consumed += sum.xmit_consumed;
+      totals.dropped += sum.drops;
+      for (const r of DROP_REASONS) totals.dropReasons[r] += reasons[r];
+    }
+    totals.in_flight = totals.injected - totals.stack - totals.xmit_consumed - totals.dropped;
+    const frames = this.shared.pool.nframes;
+    const inUse = countFramesInUse(this.shared.pool);
+    const free = countFreeFrames(this.shared.pool);
+    return { cpus, devices, totals, pool: { frames, free, in_use: inUse }, conserved: totals.in_flight === inUse && free + inUse === frames };
+  }
+
+  private assertRunning(): void {
+    if (this.stopping) throw new XdpsimError(ESRCH, 'the runtime is stopped');
+  }
+
+  /**
+   * Stop: wait for traffic to drain (up to drainTimeoutMs), stop every CPU
+   * after its current poll, purge what is left in RX rings (counted as
+   * SHUTDOWN drops), collect the last trace records, and return the final
+   * stats. No handle stays open: the process can exit by itself.
+   */
+  async stop(): Promise<Stats> {
+    if (this.stopped) return this.stats();
+    if (this.stopping) throw new XdpsimError(ESRCH, 'stop() is already in progress');
+    this.stopping = true;
+    await this.quiesce(this.drainTimeoutMs);
+    for (let c = 0; c < this.cpus; c++) {
+      Atomics.store(this.cpuctl, c * CC_WORDS + CC_STATE, CS_STOP);
+      Atomics.add(this.cpuctl, c * CC_WORDS + CC_BELL, 1);
+      Atomics.notify(this.cpuctl, c * CC_WORDS + CC_BELL);
+    }
+    await Promise.all(this.exits);
+    for (const a of this.apis) a[Comlink.releaseProxy]();
+    this.purgeRings();
+    if (this.collector) clearInterval(this.collector);
+    this.collector = null;
+    this.collect();
+    this.stopped = true;
+    return this.stats();
+  }
+
+  /* A closing device frees what its rings still hold: count those frames. */
+  private purgeRings(): void {
+    const batch = new Int32Array(256);
+    const ctr = this.devs.counters;
+    for (const d of this.devices.values()) {
+      const row = devRow(d.ifindex);
+      for (const q of d.info.rxq) {
+        const ring = this.devs.ring(q);
+        for (let n = ring.consume(batch, batch.length); n > 0; n = ring.consume(batch, batch.length)) {
+          for (let i = 0; i < n; i++) this.pool.free(batch[i]!);
+          ctr[row + DEV_DROPS] += n;
+          ctr[row + DEV_FIXED + DR_SHUTDOWN] += n;
+        }
+      }
+    }
+    this.pool.flushReturns();
+  }
+}

@@ -1,0 +1,100 @@
+/*
+ * Per-CPU counters in shared memory: one Float64Array block per CPU (exact
+ * integers up to 2^53). Only the CPU that owns a block writes it, with plain
+ * stores; anyone reads. Totals read while traffic flows are a snapshot; after
+ * a drain they are exact (the hand-offs and the workers' exit order them).
+ *
+ * A block holds the CPU's own counters (CPU_*), then one row per ifindex
+ * (DEV_* and a column per drop reason). Block `ncpus` (one past the last
+ * CPU) belongs to the control plane: the main thread's traffic source and
+ * the final purge of rings at stop() count there.
+ */
+
+/* CPU-wide counters */
+export const CPU_POLLS = 0;         /* NAPI polls that found work */
+export const CPU_FLUSHES = 1;       /* xdp_do_flush() calls */
+export const CPU_QS = 2;            /* quiescent states reported */
+export const CPU_SLEEPS = 3;        /* times the CPU went to sleep on its doorbell */
+export const CPU_WAKEUPS = 4;       /* doorbells that woke it */
+export const CPU_BAD_FREES = 5;     /* frames freed twice or with a bad descriptor (a bug) */
+export const CPU_TRACE_LOST = 6;    /* trace records lost to a full ring */
+export const CPU_TAP_LOST = 7;      /* XDP_PASS copies lost to a full tap ring */
+export const CPU_WORDS = 16;
+
+/* per device, per CPU */
+export const DEV_RX_PACKETS = 0;    /* frames polled from the device's RX queues */
+export const DEV_RX_BYTES = 1;
+export const DEV_XDP_ABORTED = 2;   /* verdict counters: what the program returned */
+export const DEV_XDP_DROP = 3;
+export const DEV_XDP_PASS = 4;
+export const DEV_XDP_TX = 5;
+export const DEV_XDP_REDIRECT = 6;
+export const DEV_XDP_INVALID = 7;   /* action value outside 0..4 */
+export const DEV_XDP_EXCEPTION = 8; /* the program threw */
+export const DEV_STACK = 9;         /* frames handed to the stack: XDP_PASS, or no program */
+export const DEV_TX_PACKETS = 10;   /* frames the device transmitted (xdp_xmit, XDP_TX) */
+export const DEV_TX_BYTES = 11;
+export const DEV_XDP_TX_SENT = 12;  /* XDP_TX bulk: sent / err (veth's xdp_tx, xdp_tx_err) */
+export const DEV_XDP_TX_ERR = 13;
+export const DEV_XMIT_CONSUMED = 14; /* frames that left the model on transmit (a sink) */
+export const DEV_DROPS = 15;        /* all drops, the sum of the reason columns */
+export const DEV_INJECTED = 16;     /* frames a traffic source put into the device's RX rings */
+export const DEV_FIXED = 17;
+
+/*
+ * Drop reasons. Where the kernel has an skb drop reason
+ * (include/net/dropreason-core.h) the name is the same without the
+ * SKB_DROP_REASON_ prefix; the XDP_* ones are what the kernel leaves
+ * untraced (a driver just recycles the page).
+ */
+export const DROP_REASONS = [
+  'XDP_DROP',           /* the program returned XDP_DROP */
+  'XDP_ABORTED',        /* the program returned XDP_ABORTED */
+  'XDP_INVALID_ACTION', /* the program returned a value outside 0..4 */
+  'XDP_EXCEPTION',      /* the program threw */
+  'XDP_TX_ERR',         /* XDP_TX: the device's xmit did not take the frame */
+  'XDP_REDIRECT',       /* XDP_REDIRECT: not modelled yet (the redirect seam) */
+  'DEV_READY',          /* received on a device that is down */
+  'FULL_RING',          /* an RX ring was full on delivery */
+  'PKT_TOO_BIG',        /* longer than the device accepts */
+  'SHUTDOWN',           /* still queued when the runtime stopped (a closing device frees its ring) */
+] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+export const DR_XDP_DROP = 0;
+export const DR_XDP_ABORTED = 1;
+export const DR_XDP_INVALID_ACTION = 2;
+export const DR_XDP_EXCEPTION = 3;
+export const DR_XDP_TX_ERR = 4;
+export const DR_XDP_REDIRECT = 5;
+export const DR_DEV_READY = 6;
+export const DR_FULL_RING = 7;
+export const DR_PKT_TOO_BIG = 8;
+export const DR_SHUTDOWN = 9;
+
+export const DEV_WORDS = DEV_FIXED + DROP_REASONS.length;
+
+export const DEV_COUNTER_NAMES = [
+  'rx_packets', 'rx_bytes', 'xdp_aborted', 'xdp_drop', 'xdp_pass', 'xdp_tx', 'xdp_redirect',
+  'xdp_invalid', 'xdp_exception', 'stack', 'tx_packets', 'tx_bytes', 'xdp_tx_sent',
+  'xdp_tx_err', 'xmit_consumed', 'drops', 'injected',
+] as const;
+export type DevCounterName = (typeof DEV_COUNTER_NAMES)[number];
+
+export function counterBlockWords(maxDevices: number): number {
+  return CPU_WORDS + maxDevices * DEV_WORDS;
+}
+
+export function createCounters(ncpus: number, maxDevices: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(8 * (ncpus + 1) * counterBlockWords(maxDevices));
+}
+
+/** The counter block of one CPU. */
+export function cpuCounters(sab: SharedArrayBuffer, cpu: number, maxDevices: number): Float64Array {
+  const w = counterBlockWords(maxDevices);
+  return new Float64Array(sab, 8 * cpu * w, w);
+}
+
+/** Offset of device `ifindex`'s row inside a CPU block. */
+export function devRow(ifindex: number): number {
+  return CPU_WORDS + ifindex * DEV_WORDS;
+}

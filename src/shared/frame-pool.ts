@@ -1,0 +1,253 @@
+/*
+ * The frame pool: every xdp_frame in the runtime, in shared memory.
+ *
+ * A frame is a buffer of `frameSize` bytes (default 2048) plus a record of
+ * metadata words. The buffer is laid out as the kernel lays out an xdp_buff:
+ *
+ *   0                  XDP_FRAME_SIZE   data_meta  data        data_end    hard_end   frameSize
+ *   | struct xdp_frame | headroom ...   | meta     | packet    | tailroom  | skb_shared_info |
+ *
+ * The first XDP_FRAME_SIZE (40) bytes stand for the struct xdp_frame that the
+ * kernel keeps at the top of the headroom (bpf_xdp_adjust_head/meta may not
+ * go below it) and the last SKB_SHARED_INFO_SIZE (320) bytes for the
+ * skb_shared_info the kernel reserves at the end (bpf_xdp_adjust_tail may not
+ * grow into it). A received frame starts at XDP_PACKET_HEADROOM (256).
+ *
+ * Frames move between threads as descriptors: the frame's index.
+ *
+ * Ownership and homes. The pool is split into `homes` contiguous ranges: one
+ * per simulated CPU (its page_pool) and one per user-space injector (the
+ * main thread's traffic source is the last home). A home's free frames sit
+ * in its cache, a stack in shared memory that only the owning thread
+ * touches (plain access). A frame freed by its home goes back on the stack;
+ * a frame freed elsewhere is batched per home and pushed into that home's
+ * return ring (an MpscRing as large as the range, so it can never be full),
+ * which the home drains into its cache when the cache runs dry. This is the
+ * kernel page_pool's split between direct recycling and its ptr_ring.
+ *
+ * Metadata words (FM_*) of a frame are written only by the thread that holds
+ * the frame (it was allocated by, or handed through a ring to, that thread):
+ * the ring hand-off orders them. FM_STATE catches double frees.
+ */
+import { MpscRing, createRingBuffer } from './ring.ts';
+import { XDP_PACKET_HEADROOM } from './uapi.ts';
+
+/** sizeof(struct xdp_frame) on x86_64: the lowest data_meta may go. */
+export const XDP_FRAME_SIZE = 40;
+/** SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86_64: reserved tailroom. */
+export const SKB_SHARED_INFO_SIZE = 320;
+
+export const FM_DATA = 0;      /* offset of data from the buffer start */
+export const FM_LEN = 1;       /* data_end - data */
+export const FM_METASIZE = 2;  /* data - data_meta */
+export const FM_FLAGS = 3;     /* XDP_FLAGS_HAS_FRAGS ... */
+export const FM_INGRESS = 4;   /* ingress ifindex (xdp_rxq_info->dev) */
+export const FM_RXQ = 5;       /* rx queue index */
+export const FM_STATE = 6;     /* 0 free, 1 in use */
+export const FM_AUX = 7;       /* free for the current holder (e.g. the tx path) */
+export const FM_WORDS = 8;
+
+export const FRAME_FLAG_HAS_FRAGS = 1 << 0;
+
+/** Structured-clonable description of the pool, posted to every worker. */
+export interface FramePoolShared {
+  frameSize: number;
+  nframes: number;
+  homes: number;
+  perHome: number;
+  data: SharedArrayBuffer;
+  meta: SharedArrayBuffer;
+  caches: SharedArrayBuffer;  /* per home: [count, stack[perHome]] */
+  returns: SharedArrayBuffer[]; /* per home: MpscRing */
+}
+
+function pow2ceil(n: number): number {
+  let p = 2;
+  while (p < n) p *= 2;
+  return p;
+}
+
+export function createFramePool(frameSize: number, perHome: number, homes: number): FramePoolShared {
+  if (!Number.isInteger(frameSize) || frameSize < 1024 || frameSize > 65536 || frameSize % 64 !== 0) {
+    throw new RangeError(`frameSize ${frameSize}: must be a multiple of 64 in 1024..65536`);
+  }
+  if (!Number.isInteger(perHome) || perHome < 64) throw new RangeError(`frames per home ${perHome}: must be >= 64`);
+  const nframes = perHome * homes;
+  const caches = new SharedArrayBuffer(4 * homes * (perHome + 1));
+  const c = new Int32Array(caches);
+  for (let h = 0; h < homes; h++) {
+    const base = h * (perHome + 1);
+    c[base] = perHome;
+    /* stack top is the end: lowest frame indexes are handed out first */
+    for (let i = 0; i < perHome; i++) c[base + 1 + i] = h * perHome + (perHome - 1 - i);
+  }
+  const returns: SharedArrayBuffer[] = [];
+  for (let h = 0; h < homes; h++) returns.push(createRingBuffer(pow2ceil(perHome), true));
+  return {
+    frameSize, nframes, homes, perHome,
+    data: new SharedArrayBuffer(frameSize * nframes),
+    meta: new SharedArrayBuffer(4 * FM_WORDS * nframes),
+    caches, returns,
+  };
+}
+
+const RETURN_BATCH = 64;
+
+/**
+ * One thread's view of the pool, as home `home`. Not shareable: the batches
+ * of frames going to other homes live in this object.
+ */
+export class FramePool {
+  readonly shared: FramePoolShared;
+  readonly home: number;
+  readonly frameSize: number;
+  readonly data: Uint8Array;
+  readonly meta: Int32Array;
+  /** bytes of data the tail may reach: frameSize - SKB_SHARED_INFO_SIZE */
+  readonly hardEnd: number;
+  readonly maxLinearLen: number;
+  private readonly cache: Int32Array;
+  private readonly cacheBase: number;
+  private readonly ownReturn: MpscRing;
+  private readonly returnRings: MpscRing[];
+  private readonly pending: Int32Array[];
+  private readonly pendingCount: Int32Array;
+  private readonly views: (Uint8Array | undefined)[];
+  private readonly dviews: (DataView | undefined)[];
+  /** frames freed with a bad descriptor or twice: a bug, counted not thrown */
+  badFrees = 0;
+  allocFails = 0;
+
+  constructor(shared: FramePoolShared, home: number) {
+    this.shared = shared;
+    this.home = home;
+    this.frameSize = shared.frameSize;
+    this.data = new Uint8Array(shared.data);
+    this.meta = new Int32Array(shared.meta);
+    this.hardEnd = shared.frameSize - SKB_SHARED_INFO_SIZE;
+    this.maxLinearLen = this.hardEnd - XDP_PACKET_HEADROOM;
+    this.cache = new Int32Array(shared.caches);
+    this.cacheBase = home * (shared.perHome + 1);
+    this.returnRings = shared.returns.map((b) => new MpscRing(b));
+    this.ownReturn = this.returnRings[home]!;
+    this.pending = shared.returns.map(() => new Int32Array(RETURN_BATCH));
+    this.pendingCount = new Int32Array(shared.homes);
+    this.views = new Array(shared.nframes);
+    this.dviews = new Array(shared.nframes);
+  }
+
+  /** A free frame of this home, reset for receive, or -1 if none is left. */
+  alloc(): number {
+    const c = this.cache;
+    const base = this.cacheBase;
+    let n = c[base]!;
+    if (n === 0) {
+      n = this.reclaim();
+      if (n === 0) {
+        this.allocFails++;
+        return -1;
+      }
+    }
+    const fd = c[base + n]!;
+    c[base] = n - 1;
+    const m = fd * FM_WORDS;
+    const meta = this.meta;
+    meta[m + FM_DATA] = XDP_PACKET_HEADROOM;
+    meta[m + FM_LEN] = 0;
+    meta[m + FM_METASIZE] = 0;
+    meta[m + FM_FLAGS] = 0;
+    meta[m + FM_INGRESS] = 0;
+    meta[m + FM_RXQ] = 0;
+    meta[m + FM_STATE] = 1;
+    meta[m + FM_AUX] = 0;
+    return fd;
+  }
+
+  /** Move frames from this home's return ring into its cache; returns the cache count. */
+  reclaim(): number {
+    const c = this.cache;
+    const base = this.cacheBase;
+    const n = c[base]!;
+    const got = this.ownReturn.consume(c.subarray(base + 1 + n), this.shared.perHome - n);
+    c[base] = n + got;
+    return n + got;
+  }
+
+  /** xdp_return_frame(): any thread, any frame. */
+  free(fd: number): void {
+    const meta = this.meta;
+    const m = fd * FM_WORDS;
+    if (!(fd >= 0 && fd < this.shared.nframes) || meta[m + FM_STATE] !== 1) {
+      this.badFrees++;
+      return;
+    }
+    meta[m + FM_STATE] = 0;
+    const h = (fd / this.shared.perHome) | 0;
+    if (h === this.home) {
+      const c = this.cache;
+      const n = c[this.cacheBase]! + 1;
+      c[this.cacheBase + n] = fd;
+      c[this.cacheBase] = n;
+      return;
+    }
+    const k = this.pendingCount[h]!;
+    this.pending[h]![k] = fd;
+    if (k + 1 === RETURN_BATCH) this.flushHome(h, RETURN_BATCH);
+    else this.pendingCount[h] = k + 1;
+  }
+
+  private flushHome(h: number, k: number): void {
+    /* the ring holds a whole home's frames: it cannot refuse */
+    this.returnRings[h]!.produce(this.pending[h]!, 0, k);
+    this.pendingCount[h] = 0;
+  }
+
+  /** Push batched remote frees to their homes (end of a NAPI poll, and before sleeping). */
+  flushReturns(): void {
+    const pc = this.pendingCount;
+    for (let h = 0; h < pc.length; h++) if (pc[h]! > 0) this.flushHome(h, pc[h]!);
+  }
+
+  /** A byte view of frame fd's whole buffer (created once per frame per thread). */
+  view(fd: number): Uint8Array {
+    let v = this.views[fd];
+    if (v === undefined) {
+      v = new Uint8Array(this.shared.data, fd * this.frameSize, this.frameSize);
+      this.views[fd] = v;
+    }
+    return v;
+  }
+  dataView(fd: number): DataView {
+    let v = this.dviews[fd];
+    if (v === undefined) {
+      v = new DataView(this.shared.data, fd * this.frameSize, this.frameSize);
+      this.dviews[fd] = v;
+    }
+    return v;
+  }
+
+  /** Byte offset of frame fd's buffer in `data`. */
+  base(fd: number): number {
+    return fd * this.frameSize;
+  }
+}
+
+/** Free frames of every home, counted at rest (after the workers have stopped). */
+export function countFreeFrames(shared: FramePoolShared): number {
+  const c = new Int32Array(shared.caches);
+  let free = 0;
+  for (let h = 0; h < shared.homes; h++) {
+    free += c[h * (shared.perHome + 1)]!;
+    free += new MpscRing(shared.returns[h]!).count();
+  }
+  return free;
+}
+
+/** Frames marked in use (FM_STATE), counted at rest. */
+export function countFramesInUse(shared: FramePoolShared): number {
+  const meta = new Int32Array(shared.meta);
+  let n = 0;
+  for (let i = 0; i < shared.nframes; i++) if (meta[i * FM_WORDS + FM_STATE] === 1) n++;
+  return n;
+}
+

@@ -1,0 +1,147 @@
+/*
+ * Tracepoints: the kernel's xdp:* events (include/trace/events/xdp.h), with
+ * their names and fields, recorded per CPU into a ring in shared memory the
+ * way perf's per-CPU buffers are, and drained by the main thread.
+ *
+ * Concurrency: one ring per CPU; that CPU is the only producer, the main
+ * thread's collector the only consumer (an SPSC record ring: plain stores
+ * of the record, one Atomics.store to publish it). A full ring drops the
+ * record and counts it in CPU_TRACE_LOST. Each tracepoint is guarded by one
+ * flag check (`tp.on[TP_X]`) on the hot path; the flags live in the CPU's
+ * own heap and are set by control messages.
+ *
+ * Layout of a ring: [0] prod [1] cons [2..15] pad | words: size * REC_WORDS
+ * Int32 | ts: size Float64 (nanoseconds since the runtime epoch).
+ */
+import { XDP_ACTION_NAMES } from './uapi.ts';
+
+export const TP_XDP_EXCEPTION = 0;
+export const TP_XDP_BULK_TX = 1;
+export const TP_XDP_REDIRECT = 2;
+export const TP_XDP_REDIRECT_ERR = 3;
+export const TP_XDP_DEVMAP_XMIT = 4;
+export const TP_COUNT = 5;
+
+/** Field names, in the order of the kernel's TP_STRUCT__entry. */
+export const TP_FIELDS: readonly (readonly string[])[] = [
+  ['prog_id', 'act', 'ifindex'],
+  ['ifindex', 'act', 'drops', 'sent', 'err'],
+  ['prog_id', 'act', 'ifindex', 'err', 'to_ifindex', 'map_id', 'map_index'],
+  ['prog_id', 'act', 'ifindex', 'err', 'to_ifindex', 'map_id', 'map_index'],
+  ['from_ifindex', 'act', 'to_ifindex', 'drops', 'sent', 'err'],
+];
+export const TP_NAMES = ['xdp_exception', 'xdp_bulk_tx', 'xdp_redirect', 'xdp_redirect_err', 'xdp_devmap_xmit'] as const;
+export type TracepointName = (typeof TP_NAMES)[number];
+
+export const REC_WORDS = 8; /* type + up to 7 fields */
+const HDR = 16;
+
+export function traceRingBytes(size: number): number {
+  return 4 * HDR + 4 * REC_WORDS * size + 8 * size;
+}
+
+export interface TraceEvent {
+  cpu: number;
+  ts: number;
+  event: TracepointName;
+  [field: string]: number | string;
+}
+
+/** The CPU's side: writes records. */
+export class TraceWriter {
+  private readonly hdr: Int32Array;
+  private readonly words: Int32Array;
+  private readonly ts: Float64Array;
+  private readonly mask: number;
+  private readonly size: number;
+  private readonly clock: () => number;
+  /** per-tracepoint enable flags */
+  readonly on: Uint8Array = new Uint8Array(TP_COUNT).fill(1);
+  lost = 0;
+
+  constructor(sab: SharedArrayBuffer, size: number, clock: () => number) {
+    this.hdr = new Int32Array(sab, 0, HDR);
+    this.words = new Int32Array(sab, 4 * HDR, REC_WORDS * size);
+    this.ts = new Float64Array(sab, 4 * HDR + 4 * REC_WORDS * size, size);
+    this.size = size;
+    this.mask = size - 1;
+    this.clock = clock;
+  }
+
+  /** Reserve a record for event `type`; returns its word offset, or -1 (lost). */
+  private begin(type: number): number {
+    const p = this.hdr[0]!;
+    if (((p - Atomics.load(this.hdr, 1)) | 0) >= this.size) {
+      this.lost++;
+      return -1;
+    }
+    const slot = p & this.mask;
+    this.ts[slot] = this.clock();
+    const o = slot * REC_WORDS;
+    this.words[o] = type;
+    return o;
+  }
+  private commit(): void {
+    Atomics.store(this.hdr, 0, (this.hdr[0]! + 1) | 0);
+  }
+
+  emit3(type: number, a: number, b: number, c: number): void {
+    const o = this.begin(type);
+    if (o < 0) return;
+    const w = this.words;
+    w[o + 1] = a; w[o + 2] = b; w[o + 3] = c;
+    this.commit();
+  }
+  emit5(type: number, a: number, b: number, c: number, d: number, e: number): void {
+    const o = this.begin(type);
+    if (o < 0) return;
+    const w = this.words;
+    w[o + 1] = a; w[o + 2] = b; w[o + 3] = c; w[o + 4] = d; w[o + 5] = e;
+    this.commit();
+  }
+  emit7(type: number, a: number, b: number, c: number, d: number, e: number, f: number, g: number): void {
+    const o = this.begin(type);
+    if (o < 0) return;
+    const w = this.words;
+    w[o + 1] = a; w[o + 2] = b; w[o + 3] = c; w[o + 4] = d; w[o + 5] = e; w[o + 6] = f; w[o + 7] = g;
+    this.commit();
+  }
+}
+
+/** The collector's side: reads records of one CPU's ring into events. */
+export class TraceReader {
+  private readonly hdr: Int32Array;
+  private readonly words: Int32Array;
+  private readonly ts: Float64Array;
+  private readonly mask: number;
+  readonly cpu: number;
+
+  constructor(sab: SharedArrayBuffer, size: number, cpu: number) {
+    this.hdr = new Int32Array(sab, 0, HDR);
+    this.words = new Int32Array(sab, 4 * HDR, REC_WORDS * size);
+    this.ts = new Float64Array(sab, 4 * HDR + 4 * REC_WORDS * size, size);
+    this.mask = size - 1;
+    this.cpu = cpu;
+  }
+
+  drain(out: (e: TraceEvent) => void): number {
+    const c = this.hdr[1]!;
+    const n = (Atomics.load(this.hdr, 0) - c) | 0;
+    for (let i = 0; i < n; i++) {
+      const slot = (c + i) & this.mask;
+      const o = slot * REC_WORDS;
+      const type = this.words[o]!;
+      const e: TraceEvent = { cpu: this.cpu, ts: this.ts[slot]!, event: TP_NAMES[type]! };
+      const fields = TP_FIELDS[type]!;
+      for (let f = 0; f < fields.length; f++) {
+        const name = fields[f]!;
+        const v = this.words[o + 1 + f]!;
+        e[name] = v;
+        if (name === 'act') e.act_name = XDP_ACTION_NAMES[v] ?? `XDP_UNKNOWN(${v})`;
+      }
+      out(e);
+    }
+    if (n > 0) Atomics.store(this.hdr, 1, (c + n) | 0);
+    return n;
+  }
+}
