@@ -157,16 +157,24 @@ async function demo(args: string[], out: Out): Promise<number> {
   if (action === undefined) throw new UsageError(`--action ${v.action}: one of drop, pass, tx`);
 
   const rt = await Runtime.start({ cpus });
+  try {
+    return await demoOn(rt, out, cpus, seconds, size, flows, action, v.json!);
+  } finally {
+    await rt.stop();
+  }
+}
+
+async function demoOn(rt: Runtime, out: Out, cpus: number, seconds: number, size: number, flows: number, action: number, json: boolean): Promise<number> {
   const [veth0, veth1] = rt.createVeth('veth0', 'veth1', { rxQueues: cpus });
   const obj = await rt.loadObject(example('xdp_count.ts'));
   obj.maps.config!.update(0, action);
   veth0.attachXdp(obj.progs.xdp_count!);
   if (action === XDP_TX) await attachFrom(rt, veth1, example('xdp_pass.ts'));
-  if (!v.json) out(`xdpsim demo: ${cpus} CPUs (${Runtime.machineCores()} cores), veth0 <-> veth1, xdp_count on veth0 returning ${XDP_ACTION_NAMES[action]}, ${size}-byte UDP frames over ${flows} flows, ${seconds} s`);
-  const elapsed = await runTimed(out, rt, veth0, seconds, size, flows, v.json!);
+  if (!json) out(`xdpsim demo: ${cpus} CPUs (${Runtime.machineCores()} cores), veth0 <-> veth1, xdp_count on veth0 returning ${XDP_ACTION_NAMES[action]}, ${size}-byte UDP frames over ${flows} flows, ${seconds} s`);
+  const elapsed = await runTimed(out, rt, veth0, seconds, size, flows, json);
   const s = await rt.stop();
   const counted = obj.maps.stats!.lookupU64(0, 0);
-  if (v.json) {
+  if (json) {
     out(JSON.stringify({ cpus, duration_s: elapsed, action: XDP_ACTION_NAMES[action], frames_in: s.totals.injected, rx_pps: s.totals.injected / elapsed, prog_counted: counted, conserved: s.conserved, totals: s.totals, pool: s.pool }));
   } else {
     summary(out, s, elapsed);
@@ -190,21 +198,33 @@ async function run(args: string[], out: Out): Promise<number> {
   const flows = int('flows', v.flows, 1, 65536);
   const count = int('count', v.count, 0, 1e9);
   const queues = v.queues === undefined ? cpus : int('queues', v.queues, 1, 64);
-  const rt = await Runtime.start({ cpus });
-  const [veth0, veth1] = rt.createVeth('veth0', 'veth1', { rxQueues: queues });
-  await attachFrom(rt, veth0, v.prog);
-  if (v['peer-prog']) await attachFrom(rt, veth1, v['peer-prog']);
-  const t0 = performance.now();
+  let seconds: number | undefined;
   if (v.duration !== undefined) {
-    const seconds = Number(v.duration);
+    seconds = Number(v.duration);
     if (!(seconds > 0 && seconds <= 3600)) throw new UsageError(`--duration ${v.duration}: must be in (0, 3600]`);
-    await runTimed(out, rt, veth0, seconds, size, flows, v.json!);
+  }
+  const rt = await Runtime.start({ cpus });
+  try {
+    return await runOn(rt, out, v.prog, v['peer-prog'], queues, seconds, count, size, flows, v.json!);
+  } finally {
+    await rt.stop();
+  }
+}
+
+async function runOn(rt: Runtime, out: Out, prog: string, peerProg: string | undefined, queues: number,
+  seconds: number | undefined, count: number, size: number, flows: number, json: boolean): Promise<number> {
+  const [veth0, veth1] = rt.createVeth('veth0', 'veth1', { rxQueues: queues });
+  await attachFrom(rt, veth0, prog);
+  if (peerProg) await attachFrom(rt, veth1, peerProg);
+  const t0 = performance.now();
+  if (seconds !== undefined) {
+    await runTimed(out, rt, veth0, seconds, size, flows, json);
   } else {
     await veth0.inject({ count, size, flows });
   }
   const s = await rt.stop();
   const elapsed = (performance.now() - t0) / 1000;
-  if (v.json) out(JSON.stringify(s));
+  if (json) out(JSON.stringify(s));
   else summary(out, s, elapsed);
   return s.conserved ? 0 : 1;
 }

@@ -23,8 +23,12 @@ export function setHelperContext(cpu: number, clock: () => number): void {
   state.clock = clock;
 }
 
-/** The largest metadata area: xdp_metalen_invalid() allows up to 32 bytes, 4-byte aligned. */
-export const XDP_META_MAX = 32;
+/*
+ * The largest metadata length xdp_metalen_invalid() accepts: the maximum of
+ * xdp_frame's 8-bit metasize field (255), and it must be 4-byte aligned.
+ * In practice the headroom bound comes first (216 bytes with 256 of headroom).
+ */
+export const XDP_META_MAX = 255;
 
 /*
  * bpf_xdp_adjust_head(): move data by `offset` (negative grows the packet at
@@ -59,8 +63,10 @@ export function bpfXdpAdjustTail(ctx: XdpMd, offset: number): number {
 
 /*
  * bpf_xdp_adjust_meta(): move data_meta by `offset` (negative grows the
- * metadata). It may not go below the xdp_frame nor above data (-EINVAL);
- * the resulting length must be a multiple of 4 and at most 32 (-EACCES).
+ * metadata). It may not go below the xdp_frame nor above data (-EINVAL,
+ * checked first); the resulting length must be a multiple of 4 and at most
+ * 255 (-EACCES). Checked on kernel 6.18: -4, -32, -36, -216 succeed on a
+ * 256-byte headroom; -220 is -EINVAL; -2, -6, -214 are -EACCES.
  */
 export function bpfXdpAdjustMeta(ctx: XdpMd, offset: number): number {
   const meta = ctx.data_meta + (offset | 0);
