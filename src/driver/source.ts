@@ -99,6 +99,7 @@ export class TrafficSource {
     let sent = 0;
     let dropped = 0;
     let made = 0;
+    let idle = 0;
     while (made < count || this.pending(dev) > 0) {
       /* fill staging batches per queue */
       while (made < count) {
@@ -142,9 +143,10 @@ export class TrafficSource {
         }
       }
       if (!progress) {
-        /* rings full or no frame left: let the CPUs work */
-        await new Promise((r) => setTimeout(r, 1));
-      }
+        /* rings full or no frame left: let the CPUs work (briefly by turns of the event loop, then by sleeping) */
+        if (++idle < 64) await new Promise((r) => setImmediate(r));
+        else await new Promise((r) => setTimeout(r, 1));
+      } else idle = 0;
     }
     this.pool.flushReturns();
     return { sent, dropped };
