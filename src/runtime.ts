@@ -71,6 +71,10 @@ export interface AttachOptions {
 
 export type DeviceCounters = Record<DevCounterName, number>;
 
+export interface DeviceCpuStats extends DeviceCounters {
+  dropReasons: Record<DropReason, number>;
+}
+
 export interface DeviceStats extends DeviceCounters {
   ifindex: number;
   name: string;
@@ -80,7 +84,8 @@ export interface DeviceStats extends DeviceCounters {
   xdp_prog_id: number;
   xdp_features: number;
   dropReasons: Record<DropReason, number>;
-  perCpu: DeviceCounters[];
+  /** the same counters, per CPU (the control plane's own counts appear only in the sums) */
+  perCpu: DeviceCpuStats[];
 }
 
 export interface CpuStats {
@@ -405,15 +410,18 @@ export class Runtime extends EventEmitter {
       const row = devRow(d.ifindex);
       const sum = Object.fromEntries(DEV_COUNTER_NAMES.map((n) => [n, 0])) as DeviceCounters;
       const reasons = emptyReasons();
-      const perCpu: DeviceCounters[] = [];
+      const perCpu: DeviceCpuStats[] = [];
       for (let c = 0; c <= this.cpus; c++) {
         const b = blocks[c]!;
-        const pc = {} as DeviceCounters;
+        const pc = { dropReasons: emptyReasons() } as DeviceCpuStats;
         DEV_COUNTER_NAMES.forEach((n, i) => {
           pc[n] = b[row + i]!;
           sum[n] += b[row + i]!;
         });
-        DROP_REASONS.forEach((r, i) => (reasons[r] += b[row + DEV_FIXED + i]!));
+        DROP_REASONS.forEach((r, i) => {
+          pc.dropReasons[r] = b[row + DEV_FIXED + i]!;
+          reasons[r] += b[row + DEV_FIXED + i]!;
+        });
         if (c < this.cpus) perCpu.push(pc); /* block `cpus` (the control plane) counts only in the sums */
       }
       const st = this.registry.word(d.ifindex, DT_STATE);
