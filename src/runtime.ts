@@ -34,7 +34,7 @@ import { EINVAL, ESRCH, XdpsimError } from './shared/errno.ts';
 import { NetDevices } from './driver/netdev.ts';
 import { DeviceRegistry, type DeviceInfo, type DeviceOptions } from './driver/registry.ts';
 import { TrafficSource, type InjectOptions, type InjectResult } from './driver/source.ts';
-import { createMapShared, openMap, type MapShared } from './maps/map.ts';
+import { createMapShared, objName, openMap, type MapShared } from './maps/map.ts';
 import { MapHandle } from './maps/handle.ts';
 import { isMapDef, isProgDef, type XdpSection } from './cpu/program.ts';
 import type { CpuApi } from './cpu/worker.ts';
@@ -283,7 +283,8 @@ export class Runtime extends EventEmitter {
     const progs: Record<string, ProgHandle> = {};
     for (const [name, v] of Object.entries(mod)) {
       if (isMapDef(v)) {
-        const s = createMapShared({ ...v.spec, name: v.spec.name ?? name }, this.nextMapId++, this.cpus);
+        /* libbpf names a map after its variable, cut to BPF_OBJ_NAME_LEN - 1 */
+        const s = createMapShared({ ...v.spec, name: v.spec.name ?? objName(name) }, this.nextMapId++, this.cpus);
         shareds[name] = s;
         const m = openMap(s);
         v._map = m;
