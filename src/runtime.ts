@@ -20,7 +20,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { Logger } from 'pino';
 import {
   CC_BELL, CC_SLEEPING, CC_STATE, CC_WORDS, CS_STOP, DEFAULT_LIMITS, DEVICE_KIND_NAMES, DS_UP, DT_FEATURES,
-  DT_KIND, DT_MTU, DT_PROG, DT_STATE, createSharedState, type RuntimeLimits, type SharedState,
+  DT_KIND, DT_MTU, DT_PROG, DT_STATE, createSharedState, makeClock, type RuntimeLimits, type SharedState,
 } from './shared/layout.ts';
 import { FramePool, countFreeFrames, countFramesInUse } from './shared/frame-pool.ts';
 import {
@@ -170,6 +170,7 @@ export class Runtime extends EventEmitter {
   private readonly logger: Logger | undefined;
   private readonly drainTimeoutMs: number;
   private collector: NodeJS.Timeout | null = null;
+  private readonly clock: () => number;
   private nextProgId = 1;
   private nextMapId = 1;
   private nextObjectId = 1;
@@ -196,6 +197,7 @@ export class Runtime extends EventEmitter {
     this.limits = limits;
     this.shared = createSharedState(limits, (l) => traceRingBytes(l.traceRingSize), (l) => tapRingBytes(l.tapRingSize, l.frameSize));
     this.cpuctl = new Int32Array(this.shared.cpuctl);
+    this.clock = makeClock(this.shared.epochMs);
     /* the control plane is the last home of the pool and counts in block `cpus` */
     this.pool = new FramePool(this.shared.pool, cpus);
     this.devs = new NetDevices(this.shared, this.pool, cpuCounters(this.shared.counters, cpus, limits.maxDevices));
@@ -218,6 +220,11 @@ export class Runtime extends EventEmitter {
 
   get cpus(): number {
     return this.limits.cpus;
+  }
+
+  /** bpf_ktime_get_ns() as the CPUs see it: nanoseconds since the runtime started. */
+  ktimeNs(): number {
+    return this.clock();
   }
 
   /** Cores of this machine, for reference: CPUs may outnumber them. */
