@@ -14,6 +14,7 @@ import {
 import { createMapShared, openMap, type MapSpec } from '../src/maps/map.ts';
 import { MapHandle } from '../src/maps/handle.ts';
 import { MapValue } from '../src/maps/value.ts';
+import { throwsErrno, u32le } from './maps-helpers.ts';
 
 const NCPUS = 2;
 
@@ -23,22 +24,6 @@ function arraySpec(over: Partial<MapSpec> = {}): MapSpec {
 
 function mk(over: Partial<MapSpec> = {}, id = 3) {
   return openMap(createMapShared(arraySpec(over), id, NCPUS));
-}
-
-/** assert that fn throws XdpsimError with errno and a message matching re */
-function throwsErrno(fn: () => unknown, errno: number, re?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof XdpsimError, `not an XdpsimError: ${String(e)}`);
-    assert.equal(e.errno, errno, `errno ${e.errno} (${e.message}), expected ${errno}`);
-    if (re) assert.match(e.message, re);
-    return true;
-  });
-}
-
-function u32le(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n, true);
-  return b;
 }
 
 test('create: the attributes array_map_alloc_check refuses', () => {

@@ -19,6 +19,7 @@ import {
 import { createMapShared, openMap, type BpfMap, type MapShared } from '../src/maps/map.ts';
 import { HashMap } from '../src/maps/hash.ts';
 import { MapHandle } from '../src/maps/handle.ts';
+import { u64 } from './maps-helpers.ts';
 
 const NCPUS = 4;
 const ITERS = 100_000;
@@ -46,12 +47,6 @@ interface WorkerResult {
 const disjointKey = (cpu: number, k: number) => (cpu + 1) * 1_000_000 + k;
 const overlapKey = (k: number) => 5_000_000 + k;
 const userKey = (k: number) => 9_000_000 + k;
-
-function u64(n: number): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt(n), true);
-  return b;
-}
 
 /* ---------------- the worker: one simulated CPU ---------------- */
 

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  E2BIG, EACCES, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOMEM, EPERM, XdpsimError,
+  E2BIG, EACCES, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOMEM, EPERM,
 } from '../src/shared/errno.ts';
 import {
   BPF_ANY, BPF_EXIST, BPF_F_INNER_MAP, BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NO_COMMON_LRU, BPF_F_NO_PREALLOC,
@@ -16,6 +16,7 @@ import { createMapShared, openMap, type MapSpec } from '../src/maps/map.ts';
 import { HashMap } from '../src/maps/hash.ts';
 import { MapHandle } from '../src/maps/handle.ts';
 import { LOCK_TIMEOUT_MS } from '../src/maps/common.ts';
+import { le32, throwsErrno, u64 } from './maps-helpers.ts';
 
 const NCPUS = 2;
 
@@ -27,25 +28,6 @@ function mk(over: Partial<MapSpec> = {}, id = 5): HashMap {
   const m = openMap(createMapShared(hashSpec(over), id, NCPUS));
   assert.ok(m instanceof HashMap);
   return m;
-}
-
-function throwsErrno(fn: () => unknown, errno: number, re?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof XdpsimError, `not an XdpsimError: ${String(e)}`);
-    assert.equal(e.errno, errno, `errno ${e.errno} (${e.message}), expected ${errno}`);
-    if (re) assert.match(e.message, re);
-    return true;
-  });
-}
-
-function u64(n: number): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt(n), true);
-  return b;
-}
-
-function le32(b: Uint8Array): number {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(0, true);
 }
 
 /** every key by get_next_key, as u32s */

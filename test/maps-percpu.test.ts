@@ -3,7 +3,7 @@
 // round_up(value_size, 8) bytes apart (bpf_percpu_*_copy / _update).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { E2BIG, EEXIST, EFAULT, EINVAL, ENOENT, XdpsimError } from '../src/shared/errno.ts';
+import { E2BIG, EEXIST, EFAULT, EINVAL, ENOENT } from '../src/shared/errno.ts';
 import {
   BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NUMA_NODE, BPF_F_NO_PREALLOC, BPF_F_INNER_MAP,
   BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_NOEXIST,
@@ -12,17 +12,9 @@ import { createMapShared, openMap, type MapSpec } from '../src/maps/map.ts';
 import { ArrayMap } from '../src/maps/array.ts';
 import { HashMap } from '../src/maps/hash.ts';
 import { MapHandle } from '../src/maps/handle.ts';
+import { throwsErrno } from './maps-helpers.ts';
 
 const NCPUS = 4;
-
-function throwsErrno(fn: () => unknown, errno: number, re?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof XdpsimError, `not an XdpsimError: ${String(e)}`);
-    assert.equal(e.errno, errno, `errno ${e.errno} (${e.message}), expected ${errno}`);
-    if (re) assert.match(e.message, re);
-    return true;
-  });
-}
 
 function pa(over: Partial<MapSpec> = {}): ArrayMap {
   const m = openMap(createMapShared({ type: BPF_MAP_TYPE_PERCPU_ARRAY, keySize: 4, valueSize: 12, maxEntries: 8, name: 'pcpu_cnt', ...over }, 11, NCPUS));
@@ -43,10 +35,8 @@ test('create: per-CPU values are limited to PCPU_MIN_UNIT_SIZE, and take no NUMA
     const spec = { type, keySize: 4, maxEntries: 1, name: 'p' };
     assert.ok(createMapShared({ ...spec, valueSize: 32768 }, 1, 2));
     assert.ok(createMapShared({ ...spec, valueSize: 32761 }, 1, 2), 'rounds up to 32768');
-    assert.throws(() => createMapShared({ ...spec, valueSize: 32769 }, 1, 2),
-      (e: XdpsimError) => e.errno === E2BIG && /limited to PCPU_MIN_UNIT_SIZE \(32768\)/.test(e.message));
-    assert.throws(() => createMapShared({ ...spec, valueSize: 8, mapFlags: BPF_F_NUMA_NODE }, 1, 2),
-      (e: XdpsimError) => e.errno === EINVAL && /BPF_F_NUMA_NODE is meaningless/.test(e.message));
+    throwsErrno(() => createMapShared({ ...spec, valueSize: 32769 }, 1, 2), E2BIG, /limited to PCPU_MIN_UNIT_SIZE \(32768\)/);
+    throwsErrno(() => createMapShared({ ...spec, valueSize: 8, mapFlags: BPF_F_NUMA_NODE }, 1, 2), EINVAL, /BPF_F_NUMA_NODE is meaningless/);
   }
   throwsErrno(() => pa({ mapFlags: BPF_F_MMAPABLE }), EINVAL, /only for BPF_MAP_TYPE_ARRAY/);
   throwsErrno(() => pa({ mapFlags: BPF_F_INNER_MAP }), EINVAL, /only for BPF_MAP_TYPE_ARRAY/);
@@ -190,8 +180,7 @@ test('MapHandle on per-CPU maps: lookupPerCpu, one value for every CPU, sums', (
     assert.equal(h.lookup(1)!.length, NCPUS * 8, 'lookup is the raw bpf(2) image');
     if (m instanceof ArrayMap) assert.deepEqual(h.lookupPerCpu(3)!.map((b) => [...b]), new Array(4).fill(new Array(8).fill(0)));
     else assert.equal(h.lookupPerCpu(3), null);
-    assert.throws(() => h.update(1, new Uint8Array(9)),
-      (e: XdpsimError) => e.errno === EINVAL && /value has 9 bytes: give value_size \(8\) bytes for every CPU, or 32 bytes/.test(e.message));
+    throwsErrno(() => h.update(1, new Uint8Array(9)), EINVAL, /value has 9 bytes: give value_size \(8\) bytes for every CPU, or 32 bytes/);
   }
   // round_up: value_size 12 is 16 bytes apart
   const h = new MapHandle(pa({ valueSize: 12 }));
@@ -201,10 +190,7 @@ test('MapHandle on per-CPU maps: lookupPerCpu, one value for every CPU, sums', (
   assert.deepEqual(h.lookupPerCpu(0)!.map((b) => [b.length, b[11]]), [[12, 10], [12, 11], [12, 12], [12, 13]]);
   h.update(0, new Uint8Array(12).fill(3));
   assert.deepEqual([...h.lookup(0)!.subarray(16, 32)], [3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0]);
-  assert.throws(() => h.update(0, new Uint8Array(12), BPF_F_LOCK),
-    (e: XdpsimError) => e.errno === EINVAL && /BPF_F_LOCK needs/.test(e.message));
-  assert.throws(() => h.update(0, new Uint8Array(12), 3),
-    (e: XdpsimError) => e.errno === EINVAL && /flags BPF_NOEXIST\|BPF_EXIST unknown/.test(e.message));
-  assert.throws(() => h.update(0, 1),
-    (e: XdpsimError) => e.errno === EINVAL && /a number value needs value_size 4 or 8, this map has 12/.test(e.message));
+  throwsErrno(() => h.update(0, new Uint8Array(12), BPF_F_LOCK), EINVAL, /BPF_F_LOCK needs/);
+  throwsErrno(() => h.update(0, new Uint8Array(12), 3), EINVAL, /flags BPF_NOEXIST\|BPF_EXIST unknown/);
+  throwsErrno(() => h.update(0, 1), EINVAL, /a number value needs value_size 4 or 8, this map has 12/);
 });

@@ -30,7 +30,7 @@ import {
   BPF_MAP_TYPE_PERF_EVENT_ARRAY,
 } from '../shared/uapi.ts';
 import {
-  INT_MAX, MapBase, PCPU_MIN_UNIT_SIZE, U32_MAX, ValueCache, allocShared, flagsU32, lockableFlagsOk,
+  INT_MAX, MapBase, PCPU_MIN_UNIT_SIZE, U32_MAX, ValueCache, allocShared, copyBytes, lockableFlagsOk, mapShared,
   plainFlagsOk, roundUp8, u32Key,
 } from './common.ts';
 import type { BpfMap, MapKey, MapShared, MapSpecChecked } from './map.ts';
@@ -72,10 +72,7 @@ export function arrayAlloc(attr: MapSpecChecked, id: number, ncpus: number,
   const copies = percpu ? ncpus : 1;
   const buf = allocShared(attr.maxEntries * elemSize * copies, `${attr.maxEntries} elements of ${elemSize} bytes` +
     (percpu ? ` on each of ${ncpus} CPUs` : ''), fail);
-  return {
-    id, type: attr.type, keySize: attr.keySize, valueSize: attr.valueSize, maxEntries: attr.maxEntries,
-    mapFlags: attr.mapFlags, name: attr.name, ncpus, buffers: [buf],
-  };
+  return mapShared(attr, id, ncpus, [buf]);
 }
 
 export class ArrayMap extends MapBase implements BpfMap {
@@ -116,10 +113,6 @@ export class ArrayMap extends MapBase implements BpfMap {
     return v;
   }
 
-  private cpuOk(cpu: number): boolean {
-    return (cpu >>> 0) === cpu && cpu < this.ncpus;
-  }
-
   /* ---- data path ---- */
 
   /** array_map_lookup_elem / percpu_array_map_lookup_elem */
@@ -151,7 +144,7 @@ export class ArrayMap extends MapBase implements BpfMap {
     if (flags & BPF_F_LOCK) return -EINVAL; /* no bpf_spin_lock in an xdpsim value */
     if (!(value instanceof Uint8Array) || value.length < this.valueSize) throw this.shortValue('update', value);
     if (this.percpu && !this.cpuOk(cpu)) throw this.badCpu('update', cpu);
-    this.copyIn(value, 0, this.slot(index, cpu) * this.elemSize, this.valueSize);
+    copyBytes(this.u8, this.slot(index, cpu) * this.elemSize, value, 0, this.valueSize);
     return 0;
   }
 
@@ -159,15 +152,6 @@ export class ArrayMap extends MapBase implements BpfMap {
   deleteElem(_key: MapKey, _cpu: number): number {
     if (!this.progCanWrite) return -EACCES;
     return -EINVAL;
-  }
-
-  private copyIn(src: Uint8Array, srcOff: number, dstOff: number, n: number): void {
-    if (srcOff === 0 && src.length === n) {
-      this.u8.set(src, dstOff);
-    } else {
-      const u8 = this.u8;
-      for (let i = 0; i < n; i++) u8[dstOff + i] = src[srcOff + i]!;
-    }
   }
 
   /* ---- user space (bpf(2)) ---- */
@@ -194,10 +178,8 @@ export class ArrayMap extends MapBase implements BpfMap {
   }
 
   sysUpdate(key: MapKey, value: Uint8Array, flags: number): number {
-    if (!this.sysCanWrite) return -EPERM;
-    const f = flagsU32(flags);
-    if (f < 0) return -EINVAL;
-    if (f & BPF_F_LOCK) return -EINVAL; /* map_update_elem: BPF_F_LOCK needs a bpf_spin_lock in the value */
+    const f = this.sysUpdateFlags(flags);
+    if (f < 0) return f;
     const index = u32Key(key);
     if (index < 0) return -EINVAL;
     if (!(value instanceof Uint8Array) || value.length < this.sysValueSize) return -EFAULT;
@@ -207,14 +189,14 @@ export class ArrayMap extends MapBase implements BpfMap {
       if (index >= this.maxEntries) return -E2BIG;
       if (f === BPF_NOEXIST) return -EEXIST;
       const es = this.elemSize;
-      for (let c = 0; c < this.ncpus; c++) this.copyIn(value, c * es, this.slot(index, c) * es, es);
+      for (let c = 0; c < this.ncpus; c++) copyBytes(this.u8, this.slot(index, c) * es, value, c * es, es);
       return 0;
     }
     /* array_map_update_elem */
     if (!lockableFlagsOk(f)) return -EINVAL;
     if (index >= this.maxEntries) return -E2BIG;
     if (f & BPF_NOEXIST) return -EEXIST;
-    this.copyIn(value, 0, index * this.elemSize, this.valueSize);
+    copyBytes(this.u8, index * this.elemSize, value, 0, this.valueSize);
     return 0;
   }
 

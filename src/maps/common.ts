@@ -9,11 +9,11 @@
  * 2 held with waiters. Taken with Atomics.compareExchange, a short spin,
  * then Atomics.wait; released with Atomics.exchange (+ notify if 2).
  */
-import { EINVAL, ENOMEM, XdpsimError } from '../shared/errno.ts';
+import { EINVAL, ENOMEM, EPERM, XdpsimError } from '../shared/errno.ts';
 import {
   BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_F_RDONLY, BPF_F_RDONLY_PROG, BPF_F_WRONLY, BPF_NOEXIST,
 } from '../shared/uapi.ts';
-import type { MapKey, MapShared } from './map.ts';
+import type { MapKey, MapShared, MapSpecChecked } from './map.ts';
 import type { MapValue } from './value.ts';
 
 /* include/linux/slab.h on x86_64 with 4 KiB pages: 1 << (MAX_PAGE_ORDER + PAGE_SHIFT) */
@@ -56,6 +56,26 @@ export function checkSize(bytes: number, what: string, fail: (errno: number, msg
     fail(ENOMEM, `${what} needs ${bytes} bytes, more than xdpsim's ${MAX_MAP_BUFFER_BYTES}-byte limit per map buffer`);
   }
   return size;
+}
+
+/** The MapShared that map_alloc() of any type returns: the checked attributes and the buffers. */
+export function mapShared(attr: MapSpecChecked, id: number, ncpus: number, buffers: SharedArrayBuffer[]): MapShared {
+  return {
+    id, type: attr.type, keySize: attr.keySize, valueSize: attr.valueSize, maxEntries: attr.maxEntries,
+    mapFlags: attr.mapFlags, name: attr.name, ncpus, buffers,
+  };
+}
+
+/**
+ * n bytes of src from srcOff to dst at dstOff: one set() when src is
+ * exactly the n bytes, else a loop (a subarray would allocate).
+ */
+export function copyBytes(dst: Uint8Array, dstOff: number, src: Uint8Array, srcOff: number, n: number): void {
+  if (srcOff === 0 && src.length === n) {
+    dst.set(src, dstOff);
+  } else {
+    for (let i = 0; i < n; i++) dst[dstOff + i] = src[srcOff + i]!;
+  }
 }
 
 /* ---- keys ---- */
@@ -242,6 +262,24 @@ export abstract class MapBase {
 
   /** Size of one value as bpf(2) copies it: ncpus * round_up(value_size, 8) for per-CPU maps. */
   abstract get sysValueSize(): number;
+
+  protected cpuOk(cpu: number): boolean {
+    return (cpu >>> 0) === cpu && cpu < this.ncpus;
+  }
+
+  /**
+   * map_update_elem()'s checks before the type's own: -EPERM without write
+   * permission, -EINVAL for flags that are not a u32 or carry BPF_F_LOCK
+   * (it needs a bpf_spin_lock in the value, which no xdpsim value has);
+   * else the flags as a u32.
+   */
+  protected sysUpdateFlags(flags: number): number {
+    if (!this.sysCanWrite) return -EPERM;
+    const f = flagsU32(flags);
+    if (f < 0) return -EINVAL;
+    if (f & BPF_F_LOCK) return -EINVAL;
+    return f;
+  }
 
   /*
    * A datapath call with arguments the verifier would never let through (a

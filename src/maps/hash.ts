@@ -49,8 +49,8 @@ import {
   BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG, BPF_F_ZERO_SEED, BPF_MAP_TYPE_PERCPU_HASH, BPF_NOEXIST,
 } from '../shared/uapi.ts';
 import {
-  HTAB_ELEM_STRUCT_SIZE, KMALLOC_MAX_SIZE, MapBase, PCPU_MIN_UNIT_SIZE, ValueCache, allocShared, checkSize, flagsU32,
-  lockableFlagsOk, plainFlagsOk, roundUp8, spinLock, spinUnlock,
+  HTAB_ELEM_STRUCT_SIZE, KMALLOC_MAX_SIZE, MapBase, PCPU_MIN_UNIT_SIZE, ValueCache, allocShared, checkSize, copyBytes,
+  lockableFlagsOk, mapShared, plainFlagsOk, roundUp8, spinLock, spinUnlock,
 } from './common.ts';
 import { HASH_MASK, jhashBytes, jhashWord, jhashWords } from './jhash.ts';
 import type { BpfMap, MapKey, MapShared, MapSpecChecked } from './map.ts';
@@ -78,6 +78,12 @@ const HDR = 16;
 
 /* freePop() when the free-list lock could not be had */
 const POP_BUSY = -2;
+/*
+ * lockFind(): the key is not in the bucket (and the lock is held). The
+ * errnos lockFind() returns (EBUSY, EEXIST, ENOENT) are all above 1, so an
+ * error is always below NONE.
+ */
+const NONE = -1;
 
 /** htab_map_alloc_check(): throws through `fail` with the kernel's errno. */
 export function htabAllocCheck(attr: MapSpecChecked, fail: (errno: number, msg: string) => never): void {
@@ -151,10 +157,7 @@ export function htabAlloc(attr: MapSpecChecked, id: number, ncpus: number,
   /* alloc_extra_elems(): one spare per CPU, and one for user space */
   for (let s = 0; s < nSpare; s++) ctl[C_EXTRA + s] = attr.maxEntries + s;
 
-  return {
-    id, type: attr.type, keySize: attr.keySize, valueSize: attr.valueSize, maxEntries: attr.maxEntries,
-    mapFlags: attr.mapFlags, name: attr.name, ncpus, buffers,
-  };
+  return mapShared(attr, id, ncpus, buffers);
 }
 
 export class HashMap extends MapBase implements BpfMap {
@@ -284,6 +287,23 @@ export class HashMap extends MapBase implements BpfMap {
     return -1;
   }
 
+  /**
+   * htab_lock_bucket() + lookup_elem_raw() + check_flags(), the start of
+   * every update and delete: with bucket b's lock held, the element of
+   * `key` (>= 0) or NONE; or, with the lock not held, -EBUSY (it could not
+   * be had), -EEXIST (the key is there and flags is BPF_NOEXIST) or -ENOENT
+   * (it is not and flags is BPF_EXIST).
+   */
+  private lockFind(b: number, key: MapKey, h: number, flags: number): number {
+    if (!spinLock(this.bkt, 2 * b + 1)) return -EBUSY;
+    const old = this.findLocked(b, key, h);
+    if (old >= 0 ? flags === BPF_NOEXIST : flags === BPF_EXIST) {
+      spinUnlock(this.bkt, 2 * b + 1);
+      return old >= 0 ? -EEXIST : -ENOENT;
+    }
+    return old;
+  }
+
   /** hlist_nulls_del_rcu() with the bucket lock held: x keeps its own next link. */
   private unlinkLocked(b: number, x: number): void {
     const e32 = this.e32;
@@ -365,14 +385,6 @@ export class HashMap extends MapBase implements BpfMap {
     return v;
   }
 
-  private static copy(dst: Uint8Array, dstOff: number, src: Uint8Array, srcOff: number, n: number): void {
-    if (srcOff === 0 && src.length === n) {
-      dst.set(src, dstOff);
-    } else {
-      for (let i = 0; i < n; i++) dst[dstOff + i] = src[srcOff + i]!;
-    }
-  }
-
   /* ---- the updates, shared by programs and bpf(2) ---- */
 
   /**
@@ -382,17 +394,9 @@ export class HashMap extends MapBase implements BpfMap {
   private htabUpdate(key: MapKey, value: Uint8Array, flags: number, spare: number): number {
     const h = this.hash(key);
     const b = h & this.mask;
+    const old = this.lockFind(b, key, h, flags);
+    if (old < NONE) return old;
     const bkt = this.bkt;
-    if (!spinLock(bkt, 2 * b + 1)) return -EBUSY;
-    const old = this.findLocked(b, key, h);
-    if (old >= 0 && flags === BPF_NOEXIST) {
-      spinUnlock(bkt, 2 * b + 1);
-      return -EEXIST;
-    }
-    if (old < 0 && flags === BPF_EXIST) {
-      spinUnlock(bkt, 2 * b + 1);
-      return -ENOENT;
-    }
     let e: number;
     if (old >= 0) {
       /* replace: use this CPU's spare, the old element becomes the spare */
@@ -407,7 +411,7 @@ export class HashMap extends MapBase implements BpfMap {
       Atomics.add(this.ctl, C_COUNT, 1);
     }
     this.writeKey(e, key, h);
-    HashMap.copy(this.e8, e * this.elemSize + this.valOff, value, 0, this.valueSize);
+    copyBytes(this.e8, e * this.elemSize + this.valOff, value, 0, this.valueSize);
     /* new element first, so that a concurrent search finds it before the old one */
     this.linkHeadLocked(b, e);
     if (old >= 0) this.unlinkLocked(b, old);
@@ -423,25 +427,17 @@ export class HashMap extends MapBase implements BpfMap {
   private pcpuUpdate(key: MapKey, value: Uint8Array, flags: number, cpu: number, onAllCpus: boolean): number {
     const h = this.hash(key);
     const b = h & this.mask;
+    const old = this.lockFind(b, key, h, flags);
+    if (old < NONE) return old;
     const bkt = this.bkt;
-    if (!spinLock(bkt, 2 * b + 1)) return -EBUSY;
-    const old = this.findLocked(b, key, h);
-    if (old >= 0 && flags === BPF_NOEXIST) {
-      spinUnlock(bkt, 2 * b + 1);
-      return -EEXIST;
-    }
-    if (old < 0 && flags === BPF_EXIST) {
-      spinUnlock(bkt, 2 * b + 1);
-      return -ENOENT;
-    }
     const pv = this.pvSize;
     const p8 = this.p8;
     if (old >= 0) {
       /* pcpu_copy_value() */
       if (onAllCpus) {
-        for (let c = 0; c < this.ncpus; c++) HashMap.copy(p8, (c * this.nElems + old) * pv, value, c * pv, pv);
+        for (let c = 0; c < this.ncpus; c++) copyBytes(p8, (c * this.nElems + old) * pv, value, c * pv, pv);
       } else {
-        HashMap.copy(p8, (cpu * this.nElems + old) * pv, value, 0, this.valueSize);
+        copyBytes(p8, (cpu * this.nElems + old) * pv, value, 0, this.valueSize);
       }
       spinUnlock(bkt, 2 * b + 1);
       return 0;
@@ -457,9 +453,9 @@ export class HashMap extends MapBase implements BpfMap {
     for (let c = 0; c < this.ncpus; c++) {
       const off = (c * this.nElems + e) * pv;
       if (onAllCpus) {
-        HashMap.copy(p8, off, value, c * pv, pv);
+        copyBytes(p8, off, value, c * pv, pv);
       } else if (c === cpu) {
-        HashMap.copy(p8, off, value, 0, this.valueSize);
+        copyBytes(p8, off, value, 0, this.valueSize);
         p8.fill(0, off + this.valueSize, off + pv);
       } else {
         p8.fill(0, off, off + pv);
@@ -474,22 +470,14 @@ export class HashMap extends MapBase implements BpfMap {
   private htabDelete(key: MapKey): number {
     const h = this.hash(key);
     const b = h & this.mask;
-    const bkt = this.bkt;
-    if (!spinLock(bkt, 2 * b + 1)) return -EBUSY;
-    const e = this.findLocked(b, key, h);
-    if (e < 0) {
-      spinUnlock(bkt, 2 * b + 1);
-      return -ENOENT;
-    }
+    /* BPF_EXIST: a key that is not there is -ENOENT, as in htab_map_delete_elem() */
+    const e = this.lockFind(b, key, h, BPF_EXIST);
+    if (e < 0) return e;
     this.unlinkLocked(b, e);
-    spinUnlock(bkt, 2 * b + 1);
+    spinUnlock(this.bkt, 2 * b + 1);
     Atomics.sub(this.ctl, C_COUNT, 1);
     this.freePush(e);
     return 0;
-  }
-
-  private cpuOk(cpu: number): boolean {
-    return (cpu >>> 0) === cpu && cpu < this.ncpus;
   }
 
   /* ---- data path ---- */
@@ -550,10 +538,8 @@ export class HashMap extends MapBase implements BpfMap {
   }
 
   sysUpdate(key: MapKey, value: Uint8Array, flags: number): number {
-    if (!this.sysCanWrite) return -EPERM;
-    const f = flagsU32(flags);
-    if (f < 0) return -EINVAL;
-    if (f & BPF_F_LOCK) return -EINVAL; /* map_update_elem: BPF_F_LOCK needs a bpf_spin_lock in the value */
+    const f = this.sysUpdateFlags(flags);
+    if (f < 0) return f;
     if (!this.keyOk(key)) return -EINVAL;
     if (!(value instanceof Uint8Array) || value.length < this.sysValueSize) return -EFAULT;
     if (this.percpu) {

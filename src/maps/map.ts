@@ -37,27 +37,17 @@ export interface MapSpec {
   name?: string;
 }
 
-/** A MapSpec after the generic checks: every field present and a u32. */
-export interface MapSpecChecked {
-  type: number;
-  keySize: number;
-  valueSize: number;
-  maxEntries: number;
-  mapFlags: number;
-  name: string;
-}
+/** A MapSpec after the generic checks: every field present, the numbers u32s. */
+export type MapSpecChecked = Required<MapSpec>;
 
-/** Structured-clonable description of one map's shared memory: posted to every worker. */
-export interface MapShared {
+/**
+ * Structured-clonable description of one map's shared memory: posted to
+ * every worker. mapFlags are as given at creation, BPF_F_RDONLY/BPF_F_WRONLY
+ * included: they are the mode of the creating fd, which xdpsim's user space
+ * always uses.
+ */
+export interface MapShared extends MapSpecChecked {
   id: number;
-  type: number;
-  keySize: number;
-  valueSize: number;
-  maxEntries: number;
-  /* as given at creation, BPF_F_RDONLY/BPF_F_WRONLY included: they are the
-   * mode of the creating fd, which xdpsim's user space always uses */
-  mapFlags: number;
-  name: string;
   ncpus: number;
   buffers: SharedArrayBuffer[];
 }
