@@ -6,10 +6,11 @@ export { Runtime, Device, type RuntimeOptions, type BpfObject, type ProgHandle, 
 export { defineMap, xdp, XdpMd, type MapDef, type ProgDef, type XdpSection } from './cpu/program.ts';
 export {
   bpfXdpAdjustHead, bpfXdpAdjustTail, bpfXdpAdjustMeta, bpfKtimeGetNs, bpfGetSmpProcessorId,
-  bpfMapLookupElem, bpfMapUpdateElem, bpfMapDeleteElem, XDP_META_MAX,
+  bpfMapLookupElem, bpfMapUpdateElem, bpfMapDeleteElem, bpfRedirect, bpfRedirectMap, XDP_META_MAX,
 } from './cpu/helpers.ts';
 export { MapHandle } from './maps/handle.ts';
 export { MapValue } from './maps/value.ts';
+export { devmapVal } from './maps/devmap.ts';
 export * from './shared/uapi.ts';
 export * from './shared/errno.ts';
 export { DROP_REASONS, type DropReason } from './shared/counters.ts';

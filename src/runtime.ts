@@ -19,22 +19,23 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { Logger } from 'pino';
 import {
-  CC_BELL, CC_SLEEPING, CC_STATE, CC_WORDS, CS_STOP, DEFAULT_LIMITS, DEVICE_KIND_NAMES, DS_UP, DT_FEATURES,
+  CC_BELL, CC_QS, CC_RXQ_SEEN, CC_SLEEPING, CC_STATE, CC_WORDS, CS_STOP, CS_STOPPED, DEFAULT_LIMITS, DEVICE_KIND_NAMES, DS_UP, DT_FEATURES,
   DT_KIND, DT_MTU, DT_PROG, DT_STATE, createSharedState, makeClock, type RuntimeLimits, type SharedState,
 } from './shared/layout.ts';
 import { FramePool, countFreeFrames, countFramesInUse } from './shared/frame-pool.ts';
 import {
   CPU_BAD_FREES, CPU_FLUSHES, CPU_POLLS, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
-  DEV_COUNTER_NAMES, DEV_FIXED, DROP_REASONS, DR_SHUTDOWN, DEV_DROPS, cpuCounters, devRow,
+  DEV_COUNTER_NAMES, DEV_FIXED, DROP_REASONS, DR_SHUTDOWN, DR_UNREGISTERED, DEV_DROPS, cpuCounters, devRow,
   type DevCounterName, type DropReason,
 } from './shared/counters.ts';
 import { TP_COUNT, TP_NAMES, TraceReader, traceRingBytes, type TraceEvent, type TracepointName } from './shared/trace.ts';
 import { TapRing, tapRingBytes, type TapPacket } from './shared/tap.ts';
-import { EINVAL, ESRCH, XdpsimError } from './shared/errno.ts';
+import { EINVAL, ENODEV, ESRCH, XdpsimError } from './shared/errno.ts';
 import { NetDevices } from './driver/netdev.ts';
 import { DeviceRegistry, type DeviceInfo, type DeviceOptions } from './driver/registry.ts';
 import { TrafficSource, type InjectOptions, type InjectResult } from './driver/source.ts';
 import { createMapShared, objName, openMap, type MapShared } from './maps/map.ts';
+import { DevMap, type DevmapControl } from './maps/devmap.ts';
 import { MapHandle } from './maps/handle.ts';
 import { isMapDef, isProgDef, type XdpSection } from './cpu/program.ts';
 import type { CpuApi } from './cpu/worker.ts';
@@ -83,6 +84,8 @@ export interface DeviceStats extends DeviceCounters {
   mtu: number;
   xdp_prog_id: number;
   xdp_features: number;
+  /** false once the device was deleted */
+  registered: boolean;
   dropReasons: Record<DropReason, number>;
   /** the same counters, per CPU (the control plane's own counts appear only in the sums) */
   perCpu: DeviceCpuStats[];
@@ -106,12 +109,14 @@ export interface Stats {
   devices: DeviceStats[];
   totals: {
     injected: number;
+    /** frames made by broadcast redirects (clones): they enter like injected ones */
+    clones: number;
     rx_packets: number;
     stack: number;
     xmit_consumed: number;
     dropped: number;
     dropReasons: Record<DropReason, number>;
-    /** injected - (stack + xmit_consumed + dropped): frames still in rings or queues */
+    /** injected + clones - (stack + xmit_consumed + dropped): frames still in rings or queues */
     in_flight: number;
   };
   pool: { frames: number; free: number; in_use: number };
@@ -124,6 +129,8 @@ function emptyReasons(): Record<DropReason, number> {
 }
 
 export class Device {
+  /** true once the device was unregistered (its counters stay in stats()) */
+  deleted = false;
   constructor(private readonly rt: Runtime, readonly info: DeviceInfo) {}
   get ifindex(): number { return this.info.ifindex; }
   get name(): string { return this.info.name; }
@@ -146,6 +153,8 @@ export class Device {
   /** Receive a copy of every frame this device hands to its stack (XDP_PASS, or no program). */
   onPass(handler: ((p: TapPacket) => void) | null): void { this.rt.setPassHandler(this, handler); }
   inject(o: InjectOptions = {}): Promise<InjectResult> { return this.rt.inject(this, o); }
+  /** Unregister the device (a veth takes its peer with it). */
+  delete(): Promise<void> { return this.rt.deleteDevice(this); }
   stats(): DeviceStats { return this.rt.stats().devices.find((d) => d.ifindex === this.ifindex)!; }
 }
 
@@ -165,6 +174,9 @@ export class Runtime extends EventEmitter {
   private readonly passHandlers = new Map<number, (p: TapPacket) => void>();
   private readonly devices = new Map<number, Device>();
   private readonly progs = new Map<number, ProgHandle>();
+  private readonly devmaps: DevMap[] = [];
+  private readonly unregistering = new Set<number>();
+  readonly devmapControl: DevmapControl;
   private readonly kept: TraceEvent[] = [];
   private readonly traceKeep: number;
   private readonly logger: Logger | undefined;
@@ -198,6 +210,12 @@ export class Runtime extends EventEmitter {
     this.shared = createSharedState(limits, (l) => traceRingBytes(l.traceRingSize), (l) => tapRingBytes(l.tapRingSize, l.frameSize));
     this.cpuctl = new Int32Array(this.shared.cpuctl);
     this.clock = makeClock(this.shared.epochMs);
+    this.devmapControl = {
+      devOk: (ifindex) => this.devices.has(ifindex) && !this.devices.get(ifindex)!.deleted && !this.unregistering.has(ifindex),
+      progSection: (id) => this.progs.get(id)?.section,
+      gpSnapshot: () => this.gpSnapshot(),
+      gpExpired: (snap) => this.gpExpired(snap),
+    };
     /* the control plane is the last home of the pool and counts in block `cpus` */
     this.pool = new FramePool(this.shared.pool, cpus);
     this.devs = new NetDevices(this.shared, this.pool, cpuCounters(this.shared.counters, cpus, limits.maxDevices));
@@ -261,7 +279,7 @@ export class Runtime extends EventEmitter {
   }
 
   listDevices(): Device[] {
-    return [...this.devices.values()];
+    return [...this.devices.values()].filter((d) => !d.deleted);
   }
 
   /** Create a veth pair; returns [dev, peer]. `peerOptions` default to `options`. */
@@ -295,6 +313,7 @@ export class Runtime extends EventEmitter {
         shareds[name] = s;
         const m = openMap(s);
         v._map = m;
+        this.adoptMap(m);
         maps[name] = new MapHandle(m);
       } else if (isProgDef(v)) {
         const h: ProgHandle = { id: this.nextProgId++, name, section: v.section };
@@ -306,6 +325,102 @@ export class Runtime extends EventEmitter {
     if (Object.keys(progs).length === 0) throw new XdpsimError(EINVAL, `object ${path}: no program (export an xdp(...) function)`);
     await Promise.all(this.apis.map((a) => a.loadObject(url, shareds, progIds)));
     return { path, maps, progs };
+  }
+
+  /** A map created by the control plane: devmaps get the runtime as their writer's control. */
+  private adoptMap(m: ReturnType<typeof openMap>): void {
+    if (m instanceof DevMap) {
+      m.bindControl(this.devmapControl);
+      this.devmaps.push(m);
+    }
+  }
+
+  /**
+   * Create a map outside any object (bpftool map create): the same shared
+   * maps programs use.
+   */
+  createMap(spec: { type: number; keySize: number; valueSize: number; maxEntries: number; mapFlags?: number; name?: string }): MapHandle {
+    this.assertRunning();
+    const m = openMap(createMapShared(spec, this.nextMapId++, this.cpus));
+    this.adoptMap(m);
+    return new MapHandle(m);
+  }
+
+  /* Grace periods, for now by polling the CPUs' quiescent-state counters (the RCU engine will wait properly). */
+  private gpSnapshot(): Int32Array {
+    const s = new Int32Array(this.cpus);
+    for (let c = 0; c < this.cpus; c++) s[c] = Atomics.load(this.cpuctl, c * CC_WORDS + CC_QS);
+    return s;
+  }
+
+  private gpExpired(snap: Int32Array): boolean {
+    for (let c = 0; c < snap.length; c++) {
+      const o = c * CC_WORDS;
+      if (Atomics.load(this.cpuctl, o + CC_QS) === snap[c]
+        && Atomics.load(this.cpuctl, o + CC_SLEEPING) === 0
+        && Atomics.load(this.cpuctl, o + CC_STATE) !== CS_STOPPED) return false;
+    }
+    return true;
+  }
+
+  /** Wait until every CPU has passed a quiescent state or slept (synchronize_rcu, by polling). */
+  async synchronizeCpus(): Promise<void> {
+    const snap = this.gpSnapshot();
+    while (!this.gpExpired(snap)) await new Promise((r) => setTimeout(r, 1));
+  }
+
+  /**
+   * unregister_netdevice(): the device (and a veth's peer) goes down, every
+   * devmap entry pointing at it is deleted (dev_map_notification), the CPUs
+   * stop polling its RX queues, and after a grace period (every frame a CPU
+   * had queued for it has met its closed xmit, counted as a drop) the
+   * frames left in its rings are freed (reason UNREGISTERED). The ifindex
+   * is never reused; the device's counters stay in stats().
+   */
+  async deleteDevice(dev: Device | string | number): Promise<void> {
+    this.assertRunning();
+    const d = dev instanceof Device ? dev : this.device(dev);
+    if (d.deleted) throw new XdpsimError(ENODEV, `device '${d.name}' is already deleted`);
+    if (d.kind === 'loopback') throw new XdpsimError(EINVAL, `'lo' can not be deleted`);
+    const victims = [d];
+    if (d.info.peer !== 0) victims.push(this.devices.get(d.info.peer)!);
+    for (const v of victims) {
+      this.unregistering.add(v.ifindex);
+      this.registry.setUp(v.ifindex, false);
+    }
+    for (const m of this.devmaps) for (const v of victims) m.removeIfindex(v.ifindex);
+    const queues = victims.map((v) => this.registry.releaseQueues(v.ifindex));
+    const gen = this.registry.rxqGen();
+    for (;;) {
+      let seen = true;
+      for (let c = 0; c < this.cpus; c++) {
+        const o = c * CC_WORDS;
+        if (Atomics.load(this.cpuctl, o + CC_RXQ_SEEN) !== gen && Atomics.load(this.cpuctl, o + CC_SLEEPING) === 0
+          && Atomics.load(this.cpuctl, o + CC_STATE) !== CS_STOPPED) seen = false;
+      }
+      if (seen) break;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await this.synchronizeCpus();
+    const batch = new Int32Array(256);
+    const ctr = this.devs.counters;
+    victims.forEach((v, i) => {
+      const row = devRow(v.ifindex);
+      for (const q of queues[i]!) {
+        const ring = this.devs.ring(q);
+        for (let n = ring.consume(batch, batch.length); n > 0; n = ring.consume(batch, batch.length)) {
+          for (let k = 0; k < n; k++) this.pool.free(batch[k]!);
+          ctr[row + DEV_DROPS] += n;
+          ctr[row + DEV_FIXED + DR_UNREGISTERED] += n;
+        }
+      }
+      this.registry.freeQueues(queues[i]!);
+      this.passHandlers.delete(v.ifindex);
+      this.registry.forget(v.ifindex);
+      v.deleted = true;
+      this.unregistering.delete(v.ifindex);
+    });
+    this.pool.flushReturns();
   }
 
   /** A loaded program by id. */
@@ -412,7 +527,7 @@ export class Runtime extends EventEmitter {
         sleeping: Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) !== 0,
       });
     }
-    const totals = { injected: 0, rx_packets: 0, stack: 0, xmit_consumed: 0, dropped: 0, dropReasons: emptyReasons(), in_flight: 0 };
+    const totals = { injected: 0, clones: 0, rx_packets: 0, stack: 0, xmit_consumed: 0, dropped: 0, dropReasons: emptyReasons(), in_flight: 0 };
     const devices: DeviceStats[] = [];
     for (const d of this.devices.values()) {
       const row = devRow(d.ifindex);
@@ -436,16 +551,17 @@ export class Runtime extends EventEmitter {
       devices.push({
         ifindex: d.ifindex, name: d.name, kind: DEVICE_KIND_NAMES[this.registry.word(d.ifindex, DT_KIND)] ?? '?',
         up: (st & DS_UP) !== 0, mtu: this.registry.word(d.ifindex, DT_MTU), xdp_prog_id: this.registry.word(d.ifindex, DT_PROG),
-        xdp_features: this.registry.word(d.ifindex, DT_FEATURES), ...sum, dropReasons: reasons, perCpu,
+        xdp_features: this.registry.word(d.ifindex, DT_FEATURES), registered: !d.deleted, ...sum, dropReasons: reasons, perCpu,
       });
       totals.injected += sum.injected;
+      totals.clones += sum.clones;
       totals.rx_packets += sum.rx_packets;
       totals.stack += sum.stack;
       totals.xmit_consumed += sum.xmit_consumed;
       totals.dropped += sum.drops;
       for (const r of DROP_REASONS) totals.dropReasons[r] += reasons[r];
     }
-    totals.in_flight = totals.injected - totals.stack - totals.xmit_consumed - totals.dropped;
+    totals.in_flight = totals.injected + totals.clones - totals.stack - totals.xmit_consumed - totals.dropped;
     const frames = this.shared.pool.nframes;
     const inUse = countFramesInUse(this.shared.pool);
     const free = countFreeFrames(this.shared.pool);

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Runtime, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, type Device, type BpfObject,
+  EBADRQC, Runtime, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, type Device, type BpfObject,
 } from '../src/index.ts';
 import { fixture, percpuSum } from './helpers.ts';
 
@@ -97,14 +97,21 @@ test('verdicts: each action with exact counts', async (t) => {
     assert.deepEqual({ prog_id: ex[0]!.prog_id, act: ex[0]!.act, ifindex: ex[0]!.ifindex }, { prog_id: obj.progs.verdict!.id, act: XDP_ABORTED, ifindex: v0.ifindex });
   });
 
-  await t.test('XDP_REDIRECT without a redirect target: dropped, reason XDP_REDIRECT', async () => {
-    const { v0 } = await scenario(rt, 'redir', XDP_REDIRECT);
+  await t.test('XDP_REDIRECT without a helper call: no target, -EBADRQC, dropped', async () => {
+    const { v0, obj } = await scenario(rt, 'redir', XDP_REDIRECT);
+    rt.clearTraceEvents();
     await v0.inject({ count: 40 });
     assert.equal(await rt.quiesce(), true);
     const s = v0.stats();
     assert.equal(s.xdp_redirect, 40);
-    assert.equal(s.dropReasons.XDP_REDIRECT, 40);
+    assert.equal(s.dropReasons.REDIRECT_ERR, 40);
     assert.equal(s.drops, 40);
+    const e = rt.traceEvents('xdp_redirect_err');
+    assert.equal(e.length, 40);
+    assert.deepEqual({ ...e[0], cpu: 0, ts: 0 }, {
+      cpu: 0, ts: 0, event: 'xdp_redirect_err', prog_id: obj.progs.verdict!.id, act: XDP_REDIRECT, act_name: 'XDP_REDIRECT',
+      ifindex: v0.ifindex, err: -EBADRQC, to_ifindex: 0, map_id: 0, map_index: 0,
+    });
   });
 
   await t.test('an action outside 0..4: dropped, xdp_exception with the bad act', async () => {

@@ -16,14 +16,14 @@
  */
 import { FramePool, FM_DATA, FM_INGRESS, FM_LEN, FM_METASIZE, FM_RXQ, FM_WORDS } from '../shared/frame-pool.ts';
 import {
-  CC_QS, CC_WORDS, DS_REGISTERED, DS_UP, DT_PROG, DT_STATE, DT_TAP, DT_WORDS, G_RXQ_GEN,
+  CC_QS, CC_RXQ_SEEN, CC_WORDS, DS_REGISTERED, DS_UP, DT_PROG, DT_STATE, DT_TAP, DT_WORDS, G_RXQ_GEN,
   RQ_CPU, RQ_IFINDEX, RQ_INDEX, RQ_WORDS, type SharedState,
 } from '../shared/layout.ts';
 import {
   CPU_BAD_FREES, CPU_FLUSHES, CPU_POLLS, CPU_QS, CPU_TAP_LOST, CPU_TRACE_LOST, DEV_DROPS, DEV_FIXED,
   DEV_RX_BYTES, DEV_RX_PACKETS, DEV_STACK, DEV_XDP_ABORTED, DEV_XDP_DROP, DEV_XDP_EXCEPTION,
   DEV_XDP_INVALID, DEV_XDP_PASS, DEV_XDP_REDIRECT, DEV_XDP_TX, DEV_XDP_TX_ERR, DEV_XDP_TX_SENT,
-  DR_DEV_READY, DR_XDP_ABORTED, DR_XDP_DROP, DR_XDP_EXCEPTION, DR_XDP_INVALID_ACTION, DR_XDP_REDIRECT,
+  DR_DEV_READY, DR_XDP_ABORTED, DR_XDP_DROP, DR_XDP_EXCEPTION, DR_XDP_INVALID_ACTION, DR_REDIRECT_ERR,
   DR_XDP_TX_ERR, cpuCounters, devRow,
 } from '../shared/counters.ts';
 import { TP_XDP_BULK_TX, TP_XDP_EXCEPTION, TraceWriter } from '../shared/trace.ts';
@@ -31,7 +31,7 @@ import { TapRing } from '../shared/tap.ts';
 import { NetDevices } from '../driver/netdev.ts';
 import { XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, DEV_MAP_BULK_SIZE, XDP_XMIT_FLUSH } from '../shared/uapi.ts';
 import { SKB_SHARED_INFO_SIZE } from '../shared/frame-pool.ts';
-import { RedirectInfo, redirectFlush, xdpDoRedirect } from './redirect.ts';
+import { DevBulk, RedirectInfo, xdpDoRedirect } from './redirect.ts';
 import { XdpMd, type XdpProgFn } from './program.ts';
 
 /** VETH_XDP_TX_BULK_SIZE: frames an XDP_TX bulk queue holds before it is sent. */
@@ -45,6 +45,7 @@ export class Cpu {
   readonly trace: TraceWriter;
   readonly budget: number;
   readonly ri = new RedirectInfo();
+  readonly devBulk: DevBulk;
   /** program id -> function; filled by the control plane's loadObject */
   readonly progs: (XdpProgFn | undefined)[] = [];
   private readonly tap: TapRing;
@@ -79,6 +80,7 @@ export class Cpu {
     this.txq = new Int32Array(l.maxDevices * XDP_TX_BULK_SIZE);
     this.txCount = new Int32Array(l.maxDevices);
     this.txFlushList = new Int32Array(l.maxDevices);
+    this.devBulk = new DevBulk(this, l.maxDevices);
     this.ctx.frame_sz = l.frameSize;
     this.ctx.hard_end = l.frameSize - SKB_SHARED_INFO_SIZE;
   }
@@ -92,9 +94,10 @@ export class Cpu {
     const mine: number[] = [];
     const n = t.length / RQ_WORDS;
     for (let q = 0; q < n; q++) {
-      if (Atomics.load(t, q * RQ_WORDS + RQ_IFINDEX) !== 0 && Atomics.load(t, q * RQ_WORDS + RQ_CPU) === this.cpu) mine.push(q);
+      if (Atomics.load(t, q * RQ_WORDS + RQ_IFINDEX) > 0 && Atomics.load(t, q * RQ_WORDS + RQ_CPU) === this.cpu) mine.push(q);
     }
     this.queues = Int32Array.from(mine);
+    Atomics.store(this.cpuctl, this.cpu * CC_WORDS + CC_RXQ_SEEN, gen);
   }
 
   /** Any frame waiting on one of this CPU's queues? */
@@ -150,12 +153,11 @@ export class Cpu {
     } else if (progId === 0) {
       for (let i = 0; i < n; i++) this.toStack(batch[i]!, row, ifindex, rxq, tapOn);
     } else {
-      const prog = this.progs[progId];
       for (let i = 0; i < n; i++) {
         const fd = batch[i]!;
         meta[fd * FM_WORDS + FM_INGRESS] = ifindex;
         meta[fd * FM_WORDS + FM_RXQ] = rxq;
-        this.runXdp(prog, progId, fd, ifindex, rxq, row, tapOn);
+        this.runXdp(progId, fd, ifindex, rxq, row, tapOn);
       }
     }
     this.xdpDoFlush();
@@ -163,8 +165,13 @@ export class Cpu {
     return n;
   }
 
-  private runXdp(prog: XdpProgFn | undefined, progId: number, fd: number, ifindex: number, rxq: number,
-    row: number, tapOn: boolean): void {
+  /**
+   * Run program `progId` on frame fd (ingress device, rx queue, egress
+   * device for a devmap program) and commit what it did to the buffer.
+   * Returns the action, or -1 if the program threw (or is not loaded here).
+   */
+  runProg(progId: number, fd: number, ingress: number, rxq: number, egress: number): number {
+    const prog = this.progs[progId];
     const ctx = this.ctx;
     const meta = this.pool.meta;
     const m = fd * FM_WORDS;
@@ -175,25 +182,25 @@ export class Cpu {
     ctx.data = data;
     ctx.data_end = data + meta[m + FM_LEN]!;
     ctx.data_meta = data - meta[m + FM_METASIZE]!;
-    ctx.ingress_ifindex = ifindex;
+    ctx.ingress_ifindex = ingress;
     ctx.rx_queue_index = rxq;
-    ctx.egress_ifindex = 0;
-    const c = this.ctr;
+    ctx.egress_ifindex = egress;
     let act: number;
     try {
-      if (prog === undefined) throw new Error('program not loaded on this CPU');
-      act = prog(ctx);
+      if (prog === undefined) return -1;
+      act = prog(ctx) | 0;
     } catch {
-      /* a program that throws is XDP_ABORTED, as a faulting one would be */
-      c[row + DEV_XDP_EXCEPTION]++;
-      if (this.trace.on[TP_XDP_EXCEPTION]) this.trace.emit3(TP_XDP_EXCEPTION, progId, XDP_ABORTED, ifindex);
-      this.drop(fd, row, DR_XDP_EXCEPTION);
-      return;
+      return -1;
     }
-    /* commit the program's view of the buffer to the frame */
     meta[m + FM_DATA] = ctx.data;
     meta[m + FM_LEN] = ctx.data_end - ctx.data;
     meta[m + FM_METASIZE] = ctx.data - ctx.data_meta;
+    return act;
+  }
+
+  private runXdp(progId: number, fd: number, ifindex: number, rxq: number, row: number, tapOn: boolean): void {
+    const c = this.ctr;
+    const act = this.runProg(progId, fd, ifindex, rxq, 0);
     switch (act) {
       case XDP_PASS:
         c[row + DEV_XDP_PASS]++;
@@ -207,21 +214,25 @@ export class Cpu {
         c[row + DEV_XDP_DROP]++;
         this.drop(fd, row, DR_XDP_DROP);
         return;
-      case XDP_REDIRECT: {
+      case XDP_REDIRECT:
         c[row + DEV_XDP_REDIRECT]++;
-        const err = xdpDoRedirect(this.ri, ifindex, fd, progId);
-        if (err !== 0) this.drop(fd, row, DR_XDP_REDIRECT);
+        if (xdpDoRedirect(this, fd, ifindex, progId) !== 0) this.drop(fd, row, DR_REDIRECT_ERR);
         return;
-      }
       case XDP_ABORTED:
         c[row + DEV_XDP_ABORTED]++;
         if (this.trace.on[TP_XDP_EXCEPTION]) this.trace.emit3(TP_XDP_EXCEPTION, progId, XDP_ABORTED, ifindex);
         this.drop(fd, row, DR_XDP_ABORTED);
         return;
+      case -1:
+        /* a program that throws is XDP_ABORTED, as a faulting one would be */
+        c[row + DEV_XDP_EXCEPTION]++;
+        if (this.trace.on[TP_XDP_EXCEPTION]) this.trace.emit3(TP_XDP_EXCEPTION, progId, XDP_ABORTED, ifindex);
+        this.drop(fd, row, DR_XDP_EXCEPTION);
+        return;
       default:
         /* bpf_warn_invalid_xdp_action(), then the XDP_ABORTED path with the bad act */
         c[row + DEV_XDP_INVALID]++;
-        if (this.trace.on[TP_XDP_EXCEPTION]) this.trace.emit3(TP_XDP_EXCEPTION, progId, act | 0, ifindex);
+        if (this.trace.on[TP_XDP_EXCEPTION]) this.trace.emit3(TP_XDP_EXCEPTION, progId, act, ifindex);
         this.drop(fd, row, DR_XDP_INVALID_ACTION);
     }
   }
@@ -287,7 +298,7 @@ export class Cpu {
     const list = this.txFlushList;
     for (let i = 0; i < this.txFlushLen; i++) this.xdpTxFlush(list[i]!);
     this.txFlushLen = 0;
-    redirectFlush();
+    this.devBulk.flush();
     const c = this.ctr;
     c[CPU_FLUSHES]++;
     c[CPU_BAD_FREES] = this.pool.badFrees;

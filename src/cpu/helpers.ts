@@ -14,13 +14,17 @@ import { ETH_HLEN } from '../shared/uapi.ts';
 import type { MapValue } from '../maps/value.ts';
 import type { MapKey } from '../maps/map.ts';
 import type { MapDef, XdpMd } from './program.ts';
+import { RedirectInfo, redirectDevmap, redirectIfindex } from './redirect.ts';
+import { DevMap } from '../maps/devmap.ts';
+import { XdpsimError } from '../shared/errno.ts';
 
-const state = { cpu: -1, clock: (): number => Math.round(performance.now() * 1e6) };
+const state = { cpu: -1, clock: (): number => Math.round(performance.now() * 1e6), ri: new RedirectInfo() };
 
-/** Called once by the CPU worker: which CPU this thread is, and its clock. */
-export function setHelperContext(cpu: number, clock: () => number): void {
+/** Called once by the CPU worker: which CPU this thread is, its clock, its bpf_redirect_info. */
+export function setHelperContext(cpu: number, clock: () => number, ri: RedirectInfo): void {
   state.cpu = cpu;
   state.clock = clock;
+  state.ri = ri;
 }
 
 /*
@@ -106,4 +110,26 @@ export function bpfMapUpdateElem(map: MapDef, key: MapKey, value: Uint8Array, fl
 /** bpf_map_delete_elem(): 0 or a negative errno. */
 export function bpfMapDeleteElem(map: MapDef, key: MapKey): number {
   return bound(map).deleteElem(key, state.cpu);
+}
+
+/**
+ * bpf_redirect(ifindex, flags) in XDP (bpf_xdp_redirect): redirect to a
+ * device by ifindex. Any flag makes it return XDP_ABORTED. Whether the
+ * device exists is checked by xdp_do_redirect (-EINVAL).
+ */
+export function bpfRedirect(ifindex: number, flags: number): number {
+  return redirectIfindex(state.ri, ifindex, flags);
+}
+
+/**
+ * bpf_redirect_map(map, key, flags): redirect to the map's entry at key.
+ * On a lookup miss returns the low two bits of flags (XDP_ABORTED ..
+ * XDP_TX); with BPF_F_BROADCAST the frame goes to every entry (the key is
+ * then only looked up for the trace record), BPF_F_EXCLUDE_INGRESS skips
+ * the ingress device; any other flag returns XDP_ABORTED.
+ */
+export function bpfRedirectMap(map: MapDef, key: number, flags: number): number {
+  const m = bound(map);
+  if (m instanceof DevMap) return redirectDevmap(state.ri, m, key, flags);
+  throw new XdpsimError(EINVAL, `bpf_redirect_map on map '${m.shared.name}': the verifier allows only DEVMAP, DEVMAP_HASH, CPUMAP and XSKMAP maps (xdpsim: DEVMAP, DEVMAP_HASH)`);
 }

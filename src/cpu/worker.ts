@@ -35,8 +35,8 @@ export interface WorkerInit {
 
 const { cpu, shared } = workerData as WorkerInit;
 const clock = makeClock(shared.epochMs);
-setHelperContext(cpu, clock);
 const core = new Cpu(cpu, shared, clock);
+setHelperContext(cpu, clock, core.ri);
 const cc = new Int32Array(shared.cpuctl);
 const base = cpu * CC_WORDS;
 const SLICE_MS = 4;

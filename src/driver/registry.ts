@@ -244,6 +244,37 @@ export class DeviceRegistry {
     this.setWord(d.ifindex, DT_MTU, mtu);
   }
 
+  /**
+   * First half of unregister_netdevice(): take the device's RX queues out of
+   * the table (CPUs stop polling them once they see the new generation).
+   * Returns the global indexes of the queues, whose rings still hold frames.
+   */
+  releaseQueues(dev: string | number): number[] {
+    const d = this.get(dev);
+    /* -1: no CPU polls the row, and no new device takes it until freeQueues() */
+    for (const q of d.rxq) Atomics.store(this.rxqtab, q * RQ_WORDS + RQ_IFINDEX, -1);
+    Atomics.add(this.global, G_RXQ_GEN, 1);
+    return d.rxq;
+  }
+
+  /** The rows of released queues may be reused (their rings are empty now). */
+  freeQueues(qs: number[]): void {
+    for (const q of qs) Atomics.store(this.rxqtab, q * RQ_WORDS + RQ_IFINDEX, 0);
+  }
+
+  rxqGen(): number {
+    return Atomics.load(this.global, G_RXQ_GEN);
+  }
+
+  /** Second half: the device is gone; its name is free, its ifindex is never given again. */
+  forget(dev: string | number): void {
+    const d = this.get(dev);
+    this.setWord(d.ifindex, DT_PROG, 0);
+    this.setWord(d.ifindex, DT_STATE, 0);
+    this.byName.delete(d.name);
+    this.byIndex.delete(d.ifindex);
+  }
+
   setTap(ifindex: number, on: boolean): void {
     this.setWord(ifindex, DT_TAP, on ? 1 : 0);
   }

@@ -39,7 +39,8 @@ export const DEV_XDP_TX_ERR = 13;
 export const DEV_XMIT_CONSUMED = 14; /* frames that left the model on transmit (a sink) */
 export const DEV_DROPS = 15;        /* all drops, the sum of the reason columns */
 export const DEV_INJECTED = 16;     /* frames a traffic source put into the device's RX rings */
-export const DEV_FIXED = 17;
+export const DEV_CLONES = 17;       /* frames created by broadcast redirects received here (xdpf_clone) */
+export const DEV_FIXED = 18;
 
 /*
  * Drop reasons. Where the kernel has an skb drop reason
@@ -53,11 +54,16 @@ export const DROP_REASONS = [
   'XDP_INVALID_ACTION', /* the program returned a value outside 0..4 */
   'XDP_EXCEPTION',      /* the program threw */
   'XDP_TX_ERR',         /* XDP_TX: the device's xmit did not take the frame */
-  'XDP_REDIRECT',       /* XDP_REDIRECT: not modelled yet (the redirect seam) */
+  'REDIRECT_ERR',       /* XDP_REDIRECT: xdp_do_redirect() failed (see xdp_redirect_err for the err) */
   'DEV_READY',          /* received on a device that is down */
   'FULL_RING',          /* an RX ring was full on delivery */
   'PKT_TOO_BIG',        /* longer than the device accepts */
   'SHUTDOWN',           /* still queued when the runtime stopped (a closing device frees its ring) */
+  'DEVMAP_PROG_DROP',   /* a devmap entry's program returned XDP_DROP (counted on the egress device) */
+  'DEVMAP_PROG_ABORTED', /* a devmap program aborted, threw, or returned TX/REDIRECT/a bad value (egress) */
+  'DEVMAP_XMIT_ERR',    /* the egress device's ndo_xdp_xmit did not take a redirected frame (egress) */
+  'BROADCAST_EMPTY',    /* a broadcast found no valid target: the frame is freed, the redirect succeeds */
+  'UNREGISTERED',       /* still in a device's RX ring when the device was unregistered */
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 export const DR_XDP_DROP = 0;
@@ -65,18 +71,23 @@ export const DR_XDP_ABORTED = 1;
 export const DR_XDP_INVALID_ACTION = 2;
 export const DR_XDP_EXCEPTION = 3;
 export const DR_XDP_TX_ERR = 4;
-export const DR_XDP_REDIRECT = 5;
+export const DR_REDIRECT_ERR = 5;
 export const DR_DEV_READY = 6;
 export const DR_FULL_RING = 7;
 export const DR_PKT_TOO_BIG = 8;
 export const DR_SHUTDOWN = 9;
+export const DR_DEVMAP_PROG_DROP = 10;
+export const DR_DEVMAP_PROG_ABORTED = 11;
+export const DR_DEVMAP_XMIT_ERR = 12;
+export const DR_BROADCAST_EMPTY = 13;
+export const DR_UNREGISTERED = 14;
 
 export const DEV_WORDS = DEV_FIXED + DROP_REASONS.length;
 
 export const DEV_COUNTER_NAMES = [
   'rx_packets', 'rx_bytes', 'xdp_aborted', 'xdp_drop', 'xdp_pass', 'xdp_tx', 'xdp_redirect',
   'xdp_invalid', 'xdp_exception', 'stack', 'tx_packets', 'tx_bytes', 'xdp_tx_sent',
-  'xdp_tx_err', 'xmit_consumed', 'drops', 'injected',
+  'xdp_tx_err', 'xmit_consumed', 'drops', 'injected', 'clones',
 ] as const;
 export type DevCounterName = (typeof DEV_COUNTER_NAMES)[number];
 

@@ -32,6 +32,7 @@ export const EMSGSIZE = 90;
 export const EOVERFLOW = 75;
 export const ENOBUFS = 105;
 export const ELOOP = 40;
+export const EBADRQC = 56;
 
 const NAMES: Record<number, string> = {
   [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [E2BIG]: 'E2BIG', [EBADF]: 'EBADF',
@@ -40,7 +41,7 @@ const NAMES: Record<number, string> = {
   [ENOSPC]: 'ENOSPC', [ERANGE]: 'ERANGE', [ENOTSUPP]: 'ENOTSUPP',
   [EOPNOTSUPP]: 'EOPNOTSUPP', [ENXIO]: 'ENXIO', [ENETDOWN]: 'ENETDOWN',
   [EMSGSIZE]: 'EMSGSIZE', [EOVERFLOW]: 'EOVERFLOW', [ENOBUFS]: 'ENOBUFS',
-  [ELOOP]: 'ELOOP', [ESRCH]: 'ESRCH',
+  [ELOOP]: 'ELOOP', [ESRCH]: 'ESRCH', [EBADRQC]: 'EBADRQC',
 };
 
 /** 'EINVAL' for 22 or -22; 'E<n>' for numbers we do not name. */

@@ -86,7 +86,8 @@ export const CC_BELL = 0;
 export const CC_SLEEPING = 1;
 export const CC_QS = 2;
 export const CC_STATE = 3;     /* CS_* */
-export const CC_IN_POLL = 4;   /* 1 while inside a NAPI poll (an RCU read side) */
+export const CC_IN_POLL = 4;   /* reserved: 1 while inside a NAPI poll (an RCU read side) */
+export const CC_RXQ_SEEN = 5;  /* the RX queue table generation the CPU polls by */
 export const CC_WORDS = 16;
 
 export const CS_STARTING = 0;

@@ -55,7 +55,10 @@ export class TraceWriter {
   private readonly mask: number;
   private readonly size: number;
   private readonly clock: () => number;
-  /** per-tracepoint enable flags */
+  /**
+   * Per-tracepoint enable flags. All on, but xdp_redirect: a record per
+   * redirected frame, like the kernel's, is for when you ask for it.
+   */
   readonly on: Uint8Array = new Uint8Array(TP_COUNT).fill(1);
   lost = 0;
 
@@ -66,6 +69,7 @@ export class TraceWriter {
     this.size = size;
     this.mask = size - 1;
     this.clock = clock;
+    this.on[TP_XDP_REDIRECT] = 0;
   }
 
   /** Reserve a record for event `type`; returns its word offset, or -1 (lost). */
@@ -97,6 +101,13 @@ export class TraceWriter {
     if (o < 0) return;
     const w = this.words;
     w[o + 1] = a; w[o + 2] = b; w[o + 3] = c; w[o + 4] = d; w[o + 5] = e;
+    this.commit();
+  }
+  emit6(type: number, a: number, b: number, c: number, d: number, e: number, f: number): void {
+    const o = this.begin(type);
+    if (o < 0) return;
+    const w = this.words;
+    w[o + 1] = a; w[o + 2] = b; w[o + 3] = c; w[o + 4] = d; w[o + 5] = e; w[o + 6] = f;
     this.commit();
   }
   emit7(type: number, a: number, b: number, c: number, d: number, e: number, f: number, g: number): void {
