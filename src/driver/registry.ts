@@ -48,6 +48,8 @@ export interface RxQueueOptions {
 
 export interface DeviceOptions extends RxQueueOptions {
   mtu?: number;
+  /** sinks only: the xdp_features to advertise (NETDEV_XDP_ACT_*; default BASIC|REDIRECT|NDO_XMIT|NDO_XMIT_SG) */
+  xdpFeatures?: number;
   /** bring the device up at creation (default true) */
   up?: boolean;
 }
@@ -228,7 +230,7 @@ export class DeviceRegistry {
     const ring = o.ringSize ?? VETH_RING_SIZE;
     this.checkRingSize(name, ring);
     const cpus = this.queueCpus(name, { rxQueues: o.rxQueues ?? 0, ...(o.cpus ? { cpus: o.cpus } : {}) });
-    const features = NETDEV_XDP_ACT_BASIC | NETDEV_XDP_ACT_REDIRECT | NETDEV_XDP_ACT_NDO_XMIT | NETDEV_XDP_ACT_NDO_XMIT_SG;
+    const features = o.xdpFeatures ?? (NETDEV_XDP_ACT_BASIC | NETDEV_XDP_ACT_REDIRECT | NETDEV_XDP_ACT_NDO_XMIT | NETDEV_XDP_ACT_NDO_XMIT_SG);
     return this.register(name, 'sink', DK_SINK, mtu, features, cpus, ring, o.up ?? true);
   }
 

@@ -12,7 +12,7 @@
  * RX descriptor would (FULL_RING, counted on the device in the control
  * plane's counter block).
  */
-import { FM_LEN, FM_DATA, FM_WORDS, type FramePool } from '../shared/frame-pool.ts';
+import { FM_DATA, FM_FLAGS, FM_LEN, FM_WORDS, FRAME_FLAG_HAS_FRAGS, type FramePool } from '../shared/frame-pool.ts';
 import { DEV_DROPS, DEV_FIXED, DEV_INJECTED, DR_FULL_RING, devRow } from '../shared/counters.ts';
 import { ENETDOWN, EINVAL, EMSGSIZE, XdpsimError } from '../shared/errno.ts';
 import { DT_MTU, DT_HARD_HEADER_LEN } from '../shared/layout.ts';
@@ -34,6 +34,11 @@ export interface InjectOptions {
   dropWhenFull?: boolean;
   /** a packet to send instead of the generated UDP frames */
   packet?: Uint8Array;
+  /**
+   * mark the frames multi-buffer (XDP_FLAGS_HAS_FRAGS), so the redirect path
+   * treats them as such; the fragments themselves are not modelled yet
+   */
+  frags?: boolean;
   srcMac?: string; dstMac?: string; srcIp?: string; dstIp?: string; srcPort?: number; dstPort?: number;
 }
 
@@ -112,6 +117,7 @@ export class TrafficSource {
         const m = fd * FM_WORDS;
         data.set(packets[f]!, this.pool.base(fd) + meta[m + FM_DATA]!);
         meta[m + FM_LEN] = len;
+        if (o.frags) meta[m + FM_FLAGS] = FRAME_FLAG_HAS_FRAGS;
         this.staging[q]![k] = fd;
         this.stagingLen[q] = k + 1;
         made++;

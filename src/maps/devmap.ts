@@ -130,6 +130,8 @@ export class DevMap extends MapBase implements BpfMap {
   private readonly u64: BigUint64Array;
   /* the writer's state (the control plane's instance only) */
   private control: DevmapControl = NO_CONTROL;
+  /** why the last user-space call failed, for MapHandle's message ('' after a success) */
+  why = '';
   private free: number[] | null = null;
   private dead: { rec: number; snap: Int32Array }[] = [];
 
@@ -222,6 +224,11 @@ export class DevMap extends MapBase implements BpfMap {
     return this.recBase + r * REC_WORDS;
   }
 
+  private err(errno: number, why: string): number {
+    this.why = why;
+    return -errno;
+  }
+
   /** Reuse records whose grace period is over. */
   private reclaim(): void {
     if (this.dead.length === 0) return;
@@ -267,10 +274,14 @@ export class DevMap extends MapBase implements BpfMap {
    * program's id.
    */
   private allocNode(ifindex: number, progFd: number, key: number): number {
-    if (!this.control.devOk(ifindex)) return -EINVAL;
-    if (progFd > 0 && this.control.progSection(progFd) !== 'xdp/devmap') return -EINVAL;
+    if (!this.control.devOk(ifindex)) return this.err(EINVAL, `value: no device with ifindex ${ifindex}`);
+    if (progFd > 0) {
+      const sec = this.control.progSection(progFd);
+      if (sec === undefined) return this.err(EINVAL, `value: bpf_prog.fd ${progFd} is not a loaded program (xdpsim takes the program's id as its fd)`);
+      if (sec !== 'xdp/devmap') return this.err(EINVAL, `value: program ${progFd} is SEC("${sec}"); a devmap entry takes only SEC("xdp/devmap") programs`);
+    }
     const r = this.allocRec();
-    if (r < 0) return -ENOMEM;
+    if (r < 0) return this.err(ENOMEM, 'no free entry record: every spare one waits for a grace period');
     const o = this.rec(r);
     const a = this.a;
     Atomics.store(a, o + R_IFINDEX, ifindex);
@@ -288,6 +299,7 @@ export class DevMap extends MapBase implements BpfMap {
   }
 
   sysUpdate(key: MapKey, value: Uint8Array, flags: number): number {
+    this.why = '';
     const f = this.sysUpdateFlags(flags);
     if (f < 0) return f;
     const k = u32Key(key);
@@ -299,12 +311,12 @@ export class DevMap extends MapBase implements BpfMap {
 
   /* __dev_map_update_elem() */
   private arrayUpdate(i: number, ifindex: number, fd: number, flags: number): number {
-    if (flags > BPF_EXIST) return -EINVAL;
-    if (i >= this.maxEntries) return -E2BIG;
-    if (flags === BPF_NOEXIST) return -EEXIST;
+    if (flags > BPF_EXIST) return this.err(EINVAL, `flags ${flags}: use BPF_ANY, BPF_NOEXIST or BPF_EXIST`);
+    if (i >= this.maxEntries) return this.err(E2BIG, `key ${i} >= max_entries ${this.maxEntries}`);
+    if (flags === BPF_NOEXIST) return this.err(EEXIST, `flags BPF_NOEXIST: every slot of a DEVMAP exists (empty or not)`);
     let r = -1;
     if (ifindex === 0) {
-      if (fd > 0) return -EINVAL;
+      if (fd > 0) return this.err(EINVAL, 'value: a program (bpf_prog.fd) needs an ifindex');
     } else {
       r = this.allocNode(ifindex, fd, i);
       if (r < 0) return r;
@@ -317,9 +329,10 @@ export class DevMap extends MapBase implements BpfMap {
 
   /* __dev_map_hash_update_elem(): note the kernel does not refuse BPF_EXIST on a missing key */
   private hashUpdate(idx: number, ifindex: number, fd: number, flags: number): number {
-    if (flags > BPF_EXIST || ifindex === 0) return -EINVAL;
+    if (flags > BPF_EXIST) return this.err(EINVAL, `flags ${flags}: use BPF_ANY, BPF_NOEXIST or BPF_EXIST`);
+    if (ifindex === 0) return this.err(EINVAL, 'value: ifindex 0 (a DEVMAP_HASH entry needs a device)');
     const old = this.lookupRec(idx);
-    if (old >= 0 && (flags & BPF_NOEXIST) !== 0) return -EEXIST;
+    if (old >= 0 && (flags & BPF_NOEXIST) !== 0) return this.err(EEXIST, `flags BPF_NOEXIST: key ${idx} exists`);
     const r = this.allocNode(ifindex, fd, idx);
     if (r < 0) return r;
     if (old >= 0) {
@@ -327,7 +340,7 @@ export class DevMap extends MapBase implements BpfMap {
     } else {
       if (this.a[H_ITEMS]! >= this.maxEntries) {
         this.retire(r);
-        return -E2BIG;
+        return this.err(E2BIG, `the map is full: ${this.maxEntries} entries (max_entries), key ${idx} cannot be added`);
       }
       Atomics.add(this.a, H_ITEMS, 1);
     }
@@ -353,12 +366,13 @@ export class DevMap extends MapBase implements BpfMap {
   }
 
   sysDelete(key: MapKey): number {
+    this.why = '';
     if (!this.sysCanWrite) return -EPERM;
     const k = u32Key(key);
     if (k < 0) return -EINVAL;
     if (!this.isHash) {
       /* dev_map_delete_elem(): an empty slot deletes fine */
-      if (k >= this.maxEntries) return -EINVAL;
+      if (k >= this.maxEntries) return this.err(EINVAL, `key ${k} >= max_entries ${this.maxEntries}`);
       const old = Atomics.exchange(this.a, this.slotBase + k, 0) - 1;
       if (old >= 0) {
         this.retire(old);
@@ -367,7 +381,7 @@ export class DevMap extends MapBase implements BpfMap {
       return 0;
     }
     const old = this.lookupRec(k);
-    if (old < 0) return -ENOENT;
+    if (old < 0) return this.err(ENOENT, `key ${k} does not exist`);
     Atomics.sub(this.a, H_ITEMS, 1);
     this.unlink(old);
     this.retire(old);
@@ -375,6 +389,7 @@ export class DevMap extends MapBase implements BpfMap {
   }
 
   sysLookup(key: MapKey, out: Uint8Array): number {
+    this.why = '';
     if (!this.sysCanRead) return -EPERM;
     const k = u32Key(key);
     if (k < 0) return -EINVAL;

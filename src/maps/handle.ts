@@ -198,6 +198,9 @@ export class MapHandle {
   }
 
   private reason(op: string, err: number, key: MapKey | null, flags?: number): string {
+    /* a map type that knows better says why itself */
+    const why = (this.map as { why?: unknown }).why;
+    if (typeof why === 'string' && why !== '') return why;
     const k = key === null ? 'null' : formatKey(key, this.keySize);
     const max = this.maxEntries;
     const tname = mapTypeName(this.type);
