@@ -49,6 +49,8 @@ export interface RuntimeOptions extends Partial<Omit<RuntimeLimits, 'cpus'>> {
   traceKeep?: number;
   /** how long stop() waits for traffic to drain before purging rings (ms, default 2000) */
   drainTimeoutMs?: number;
+  /** how long stop() waits for a CPU to leave its poll before terminating its thread (ms, default 5000) */
+  stopTimeoutMs?: number;
 }
 
 export interface ProgHandle {
@@ -181,6 +183,7 @@ export class Runtime extends EventEmitter {
   private readonly traceKeep: number;
   private readonly logger: Logger | undefined;
   private readonly drainTimeoutMs: number;
+  private readonly stopTimeoutMs: number;
   private collector: NodeJS.Timeout | null = null;
   private readonly clock: () => number;
   private nextProgId = 1;
@@ -220,12 +223,13 @@ export class Runtime extends EventEmitter {
     this.pool = new FramePool(this.shared.pool, cpus);
     this.devs = new NetDevices(this.shared, this.pool, cpuCounters(this.shared.counters, cpus, limits.maxDevices));
     this.registry = new DeviceRegistry(this.shared);
-    this.source = new TrafficSource(this.pool, this.devs, 64);
+    this.source = new TrafficSource(this.pool, this.devs);
     this.readers = this.shared.trace.map((b, c) => new TraceReader(b, limits.traceRingSize, c));
     this.taps = this.shared.tap.map((b) => new TapRing(b, limits.tapRingSize, limits.frameSize));
     this.traceKeep = o.traceKeep ?? 65536;
     this.logger = o.logger;
     this.drainTimeoutMs = o.drainTimeoutMs ?? 2000;
+    this.stopTimeoutMs = o.stopTimeoutMs ?? 5000;
     this.addDevice(this.registry.createLoopback());
   }
 
@@ -262,7 +266,26 @@ export class Runtime extends EventEmitter {
       });
       this.apis.push(Comlink.wrap<CpuApi>(nodeEndpoint(w)));
     }
-    await Promise.all(this.apis.map((a) => a.ping()));
+    /* a worker that fails to start (an error, or an exit) fails start() instead of hanging it */
+    let failed: (e: Error) => void = () => {};
+    const failure = new Promise<never>((_, rej) => { failed = rej; });
+    const onError = this.workers.map((_, cpu) => (e: Error) => failed(new Error(`cpu ${cpu} failed to start: ${e.message}`)));
+    const onExit = this.workers.map((_, cpu) => (code: number) => failed(new Error(`cpu ${cpu} exited with code ${code} while starting`)));
+    this.workers.forEach((w, cpu) => {
+      w.on('error', onError[cpu]!);
+      w.on('exit', onExit[cpu]!);
+    });
+    try {
+      await Promise.race([Promise.all(this.apis.map((a) => a.ping())), failure]);
+    } catch (e) {
+      await Promise.all(this.workers.map((w) => w.terminate()));
+      throw e;
+    } finally {
+      this.workers.forEach((w, cpu) => {
+        w.off('error', onError[cpu]!);
+        w.off('exit', onExit[cpu]!);
+      });
+    }
     this.collector = setInterval(() => this.collect(), 10);
     this.collector.unref();
   }
@@ -483,13 +506,27 @@ export class Runtime extends EventEmitter {
     for (const r of this.readers) {
       r.drain((e) => {
         this.kept.push(e);
-        if (this.kept.length > this.traceKeep) this.kept.splice(0, this.kept.length - this.traceKeep);
         this.logger?.info(e);
-        this.emit('trace', e);
+        this.deliver(() => this.emit('trace', e), 'trace listener');
       });
     }
+    if (this.kept.length > this.traceKeep) this.kept.splice(0, this.kept.length - this.traceKeep);
     for (const t of this.taps) {
-      t.drain((p) => this.passHandlers.get(p.ifindex)?.(p));
+      t.drain((p) => {
+        const h = this.passHandlers.get(p.ifindex);
+        if (h) this.deliver(() => h(p), 'onPass handler');
+      });
+    }
+  }
+
+  /* A user callback that throws is reported ('callback-error') and does not stop the collector. */
+  private deliver(fn: () => void, what: string): void {
+    try {
+      fn();
+    } catch (err) {
+      this.logger?.error({ err }, `${what} threw`);
+      if (this.listenerCount('callback-error') > 0) this.emit('callback-error', err, what);
+      else process.emitWarning(`xdpsim: ${what} threw: ${(err as Error)?.message ?? String(err)}`);
     }
   }
 
@@ -582,13 +619,29 @@ export class Runtime extends EventEmitter {
     if (this.stopped) return this.stats();
     if (this.stopping) throw new XdpsimError(ESRCH, 'stop() is already in progress');
     this.stopping = true;
+    /* running injections stop at their next batch and give back what they hold */
+    this.source.aborted = true;
+    while (this.injecting > 0) await new Promise((r) => setTimeout(r, 1));
     await this.quiesce(this.drainTimeoutMs);
     for (let c = 0; c < this.cpus; c++) {
       Atomics.store(this.cpuctl, c * CC_WORDS + CC_STATE, CS_STOP);
       Atomics.add(this.cpuctl, c * CC_WORDS + CC_BELL, 1);
       Atomics.notify(this.cpuctl, c * CC_WORDS + CC_BELL);
     }
-    await Promise.all(this.exits);
+    /* a CPU stuck in a program that never returns is terminated after stopTimeoutMs */
+    const timedOut = await Promise.race([
+      Promise.all(this.exits).then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), this.stopTimeoutMs).unref()),
+    ]);
+    if (timedOut) {
+      this.workers.forEach((w, cpu) => {
+        if (Atomics.load(this.cpuctl, cpu * CC_WORDS + CC_STATE) !== CS_STOPPED) {
+          this.logger?.error({ cpu }, 'cpu did not stop: terminated (its frames in flight are lost to the accounting)');
+          void w.terminate();
+        }
+      });
+      await Promise.all(this.exits);
+    }
     for (const a of this.apis) a[Comlink.releaseProxy]();
     this.purgeRings();
     if (this.collector) clearInterval(this.collector);

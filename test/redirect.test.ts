@@ -50,14 +50,14 @@ test('redirect path', async (t) => {
 
   await t.test('lookup miss: the low two bits of flags are the verdict', async () => {
     const s = await scene(rt, 'miss', 0);
-    const seen = { [XDP_ABORTED]: 'xdp_aborted', [XDP_DROP]: 'xdp_drop', [XDP_PASS]: 'xdp_pass', [XDP_TX]: 'xdp_tx' } as const;
+    const seen: Record<number, 'xdp_aborted' | 'xdp_drop' | 'xdp_pass' | 'xdp_tx'> = { [XDP_ABORTED]: 'xdp_aborted', [XDP_DROP]: 'xdp_drop', [XDP_PASS]: 'xdp_pass', [XDP_TX]: 'xdp_tx' };
     for (const mode of [0, 1]) {
       for (const act of [XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX]) {
         const before = s.in0.stats();
         cfg(s, { 0: mode, 1: 7, 2: act });
         await send(s, 10);
         const after = s.in0.stats();
-        assert.equal(after[seen[act]] - before[seen[act]], 10, `map type ${mode}, fallback ${act}`);
+        assert.equal(after[seen[act]!] - before[seen[act]!], 10, `map type ${mode}, fallback ${act}`);
         assert.equal(after.xdp_redirect, before.xdp_redirect);
       }
     }

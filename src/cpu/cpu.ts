@@ -30,7 +30,7 @@ import { TP_XDP_BULK_TX, TP_XDP_EXCEPTION, TraceWriter } from '../shared/trace.t
 import { TapRing } from '../shared/tap.ts';
 import { NetDevices } from '../driver/netdev.ts';
 import { XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, DEV_MAP_BULK_SIZE, XDP_XMIT_FLUSH } from '../shared/uapi.ts';
-import { SKB_SHARED_INFO_SIZE } from '../shared/frame-pool.ts';
+import { SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE } from '../shared/frame-pool.ts';
 import { DevBulk, RedirectInfo, xdpDoRedirect } from './redirect.ts';
 import { XdpMd, type XdpProgFn } from './program.ts';
 
@@ -188,10 +188,16 @@ export class Cpu {
     let act: number;
     try {
       if (prog === undefined) return -1;
-      act = prog(ctx) | 0;
+      /* the verdict is a u32 in the kernel: 2**32 + 2 is XDP_PASS, -1 is 4294967295 */
+      act = prog(ctx) >>> 0;
     } catch {
       return -1;
     }
+    /* the verifier would not let a program move these by hand: a frame they no longer describe is an exception */
+    const d = ctx.data;
+    const de = ctx.data_end;
+    const dm = ctx.data_meta;
+    if ((d | 0) !== d || (de | 0) !== de || (dm | 0) !== dm || dm < XDP_FRAME_SIZE || dm > d || d > de || de > ctx.hard_end) return -1;
     meta[m + FM_DATA] = ctx.data;
     meta[m + FM_LEN] = ctx.data_end - ctx.data;
     meta[m + FM_METASIZE] = ctx.data - ctx.data_meta;
@@ -261,7 +267,7 @@ export class Cpu {
   private xdpTx(ifindex: number, fd: number): void {
     let k = this.txCount[ifindex]!;
     if (k === XDP_TX_BULK_SIZE) {
-      this.xdpTxFlush(ifindex);
+      this.xdpTxFlush(ifindex, 0);
       k = 0;
     } else if (k === 0) {
       this.txFlushList[this.txFlushLen++] = ifindex;
@@ -274,11 +280,11 @@ export class Cpu {
    * veth_xdp_flush_bq(): send the bulk queue with the device's xmit; what it
    * did not take is freed; record xdp_bulk_tx(ifindex, act, drops, sent, err).
    */
-  private xdpTxFlush(ifindex: number): void {
+  private xdpTxFlush(ifindex: number, flags: number): void {
     const n = this.txCount[ifindex]!;
     if (n === 0) return;
     const base = ifindex * XDP_TX_BULK_SIZE;
-    let sent = this.devs.xdpXmit(ifindex, this.cpu, this.txq, base, n, XDP_XMIT_FLUSH, false);
+    let sent = this.devs.xdpXmit(ifindex, this.cpu, this.txq, base, n, flags, false);
     let err = 0;
     if (sent < 0) {
       err = sent;
@@ -296,7 +302,8 @@ export class Cpu {
   /** xdp_do_flush() plus the driver's own XDP_TX flush: at the end of every NAPI poll. */
   xdpDoFlush(): void {
     const list = this.txFlushList;
-    for (let i = 0; i < this.txFlushLen; i++) this.xdpTxFlush(list[i]!);
+    /* the end-of-poll send carries XDP_XMIT_FLUSH: it wakes the receiver (veth_xdp_flush) */
+    for (let i = 0; i < this.txFlushLen; i++) this.xdpTxFlush(list[i]!, XDP_XMIT_FLUSH);
     this.txFlushLen = 0;
     this.devBulk.flush();
     const c = this.ctr;

@@ -41,9 +41,10 @@ export const XDP_META_MAX = 255;
  * metadata moves with data. -EINVAL leaves the frame untouched.
  */
 export function bpfXdpAdjustHead(ctx: XdpMd, offset: number): number {
+  offset |= 0; /* an int in the kernel */
   const metalen = ctx.data - ctx.data_meta;
   const dataStart = XDP_FRAME_SIZE + metalen;
-  const data = ctx.data + (offset | 0);
+  const data = ctx.data + offset;
   if (data < dataStart || data > ctx.data_end - ETH_HLEN) return -EINVAL;
   if (metalen > 0) ctx.pkt.copyWithin(ctx.data_meta + offset, ctx.data_meta, ctx.data);
   ctx.data_meta += offset;
@@ -57,7 +58,8 @@ export function bpfXdpAdjustHead(ctx: XdpMd, offset: number): number {
  * than ETH_HLEN bytes; bytes gained are zeroed.
  */
 export function bpfXdpAdjustTail(ctx: XdpMd, offset: number): number {
-  const dataEnd = ctx.data_end + (offset | 0);
+  offset |= 0;
+  const dataEnd = ctx.data_end + offset;
   if (dataEnd > ctx.hard_end) return -EINVAL;
   if (dataEnd < ctx.data + ETH_HLEN) return -EINVAL;
   if (offset > 0) ctx.pkt.fill(0, ctx.data_end, dataEnd);
@@ -73,7 +75,8 @@ export function bpfXdpAdjustTail(ctx: XdpMd, offset: number): number {
  * 256-byte headroom; -220 is -EINVAL; -2, -6, -214 are -EACCES.
  */
 export function bpfXdpAdjustMeta(ctx: XdpMd, offset: number): number {
-  const meta = ctx.data_meta + (offset | 0);
+  offset |= 0;
+  const meta = ctx.data_meta + offset;
   if (meta < XDP_FRAME_SIZE || meta > ctx.data) return -EINVAL;
   const metalen = ctx.data - meta;
   if ((metalen & 3) !== 0 || metalen > XDP_META_MAX) return -EACCES;

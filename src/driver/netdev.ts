@@ -97,7 +97,7 @@ export class NetDevices {
     _ndoXmit: boolean): number {
     if ((flags & ~XDP_XMIT_FLUSH) !== 0) return -EINVAL;
     switch (this.dev(ifindex, DT_KIND)) {
-      case DK_VETH: return this.vethXdpXmit(ifindex, cpu, frames, from, n);
+      case DK_VETH: return this.vethXdpXmit(ifindex, cpu, frames, from, n, flags);
       case DK_SINK: return this.sinkXmit(ifindex, frames, from, n);
       case DK_LOOPBACK: return -EOPNOTSUPP;
       default: return -ENXIO;
@@ -112,7 +112,7 @@ export class NetDevices {
    * mtu + hard_header_len + VLAN_HLEN, or a full ring, ends the send there:
    * what was taken so far is the return value.
    */
-  private vethXdpXmit(ifindex: number, cpu: number, frames: Int32Array, from: number, n: number): number {
+  private vethXdpXmit(ifindex: number, cpu: number, frames: Int32Array, from: number, n: number, flags: number): number {
     const peer = this.dev(ifindex, DT_PEER);
     if (peer === 0 || !this.isUp(peer) || this.dev(peer, DT_PROG) === 0) return -ENXIO;
     const nrxq = this.dev(peer, DT_NRXQ);
@@ -138,8 +138,9 @@ export class NetDevices {
       const row = devRow(ifindex);
       c[row + DEV_TX_PACKETS] += sent;
       c[row + DEV_TX_BYTES] += bytes;
-      this.ringDoorbell(this.rxqCpu(q));
     }
+    /* __veth_xdp_flush(): the peer's NAPI is scheduled only when the sender flushes */
+    if ((flags & XDP_XMIT_FLUSH) !== 0) this.ringDoorbell(this.rxqCpu(q));
     return sent;
   }
 

@@ -303,6 +303,12 @@ export class DeviceRegistry {
     const w = d.ifindex * DT_WORDS + DT_PROG;
     let old: number;
     if ((flags & XDP_FLAGS_REPLACE) !== 0) {
+      const cur = Atomics.load(this.devtab, w);
+      if (cur !== expectedId) throw new XdpsimError(EEXIST, `attach to '${d.name}': attached program is ${cur === 0 ? 'none' : `id ${cur}`}, not the expected ${expectedId === 0 ? 'none' : `id ${expectedId}`}`);
+      /* dev_xdp_attach() checks UPDATE_IF_NOEXIST after the expected program */
+      if ((flags & XDP_FLAGS_UPDATE_IF_NOEXIST) !== 0 && cur !== 0 && progId !== 0) {
+        throw new XdpsimError(EBUSY, `attach to '${d.name}': program id ${cur} is attached and XDP_FLAGS_UPDATE_IF_NOEXIST is set`);
+      }
       old = Atomics.compareExchange(this.devtab, w, expectedId!, progId);
       if (old !== expectedId) throw new XdpsimError(EEXIST, `attach to '${d.name}': attached program is ${old === 0 ? 'none' : `id ${old}`}, not the expected ${expectedId === 0 ? 'none' : `id ${expectedId}`}`);
     } else if ((flags & XDP_FLAGS_UPDATE_IF_NOEXIST) !== 0 && progId !== 0) {

@@ -52,14 +52,16 @@ export interface InjectResult {
 const BATCH = 64;
 
 export class TrafficSource {
-  private readonly staging: Int32Array[];
-  private readonly stagingLen: Int32Array;
+  /** set by stop(): running injections free what they hold and return */
+  aborted = false;
 
-  constructor(private readonly pool: FramePool, private readonly devs: NetDevices, maxQueues: number) {
-    this.staging = Array.from({ length: maxQueues }, () => new Int32Array(BATCH));
-    this.stagingLen = new Int32Array(maxQueues);
-  }
+  constructor(private readonly pool: FramePool, private readonly devs: NetDevices) {}
 
+  /**
+   * Send o.count frames into `dev`. Several calls may run at once (each has
+   * its own staging); all of them run on the main thread, so they share the
+   * injector's frames without a lock.
+   */
   async inject(dev: DeviceInfo, o: InjectOptions = {}, isUp: () => boolean): Promise<InjectResult> {
     const count = o.count ?? 1;
     const flows = o.flows ?? 1;
@@ -99,18 +101,27 @@ export class TrafficSource {
 
     const ctr = this.devs.counters;
     const row = devRow(dev.ifindex);
+    const staging = Array.from({ length: nq }, () => new Int32Array(BATCH));
+    const stagingLen = new Int32Array(nq);
+    const pending = (): number => stagingLen.reduce((a, b) => a + b, 0);
+    let lastYield = performance.now();
     const data = this.pool.data;
     const meta = this.pool.meta;
     let sent = 0;
     let dropped = 0;
     let made = 0;
     let idle = 0;
-    while (made < count || this.pending(dev) > 0) {
+    while (made < count || pending() > 0) {
+      if (this.aborted) {
+        /* stop() is under way: give back what is staged, say what was sent */
+        for (let qi = 0; qi < nq; qi++) for (let i = 0; i < stagingLen[qi]!; i++) this.pool.free(staging[qi]![i]!);
+        break;
+      }
       /* fill staging batches per queue */
       while (made < count) {
         const f = made % flows;
         const q = queueOf[f]!;
-        const k = this.stagingLen[q]!;
+        const k = stagingLen[q]!;
         if (k === BATCH) break;
         const fd = this.pool.alloc();
         if (fd < 0) break;
@@ -118,16 +129,16 @@ export class TrafficSource {
         data.set(packets[f]!, this.pool.base(fd) + meta[m + FM_DATA]!);
         meta[m + FM_LEN] = len;
         if (o.frags) meta[m + FM_FLAGS] = FRAME_FLAG_HAS_FRAGS;
-        this.staging[q]![k] = fd;
-        this.stagingLen[q] = k + 1;
+        staging[q]![k] = fd;
+        stagingLen[q] = k + 1;
         made++;
       }
       let progress = false;
       for (let qi = 0; qi < nq; qi++) {
-        const k = this.stagingLen[qi]!;
+        const k = stagingLen[qi]!;
         if (k === 0) continue;
         const q = dev.rxq[qi]!;
-        const st = this.staging[qi]!;
+        const st = staging[qi]!;
         const got = this.devs.deliver(q, st, 0, k);
         sent += got;
         ctr[row + DEV_INJECTED] += got;
@@ -139,28 +150,30 @@ export class TrafficSource {
           ctr[row + DEV_INJECTED] += lost;
           ctr[row + DEV_DROPS] += lost;
           ctr[row + DEV_FIXED + DR_FULL_RING] += lost;
-          this.stagingLen[qi] = 0;
+          stagingLen[qi] = 0;
           progress = true;
         } else if (got < k) {
           st.copyWithin(0, got, k);
-          this.stagingLen[qi] = k - got;
+          stagingLen[qi] = k - got;
         } else {
-          this.stagingLen[qi] = 0;
+          stagingLen[qi] = 0;
         }
       }
       if (!progress) {
         /* rings full or no frame left: let the CPUs work (briefly by turns of the event loop, then by sleeping) */
         if (++idle < 64) await new Promise((r) => setImmediate(r));
         else await new Promise((r) => setTimeout(r, 1));
-      } else idle = 0;
+        lastYield = performance.now();
+      } else {
+        idle = 0;
+        /* let timers (the trace collector, rate printers) run during a long injection */
+        if (performance.now() - lastYield > 5) {
+          await new Promise((r) => setImmediate(r));
+          lastYield = performance.now();
+        }
+      }
     }
     this.pool.flushReturns();
     return { sent, dropped };
-  }
-
-  private pending(dev: DeviceInfo): number {
-    let n = 0;
-    for (let qi = 0; qi < dev.rxq.length; qi++) n += this.stagingLen[qi]!;
-    return n;
   }
 }

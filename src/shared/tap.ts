@@ -44,7 +44,9 @@ export class TapRing {
     if (((p - Atomics.load(this.hdr, 1)) | 0) >= this.size) return false;
     const slot = p & (this.size - 1);
     const n = len < this.slotBytes ? len : this.slotBytes;
-    this.bytes.set(src.subarray(from, from + n), slot * this.slotBytes);
+    const dst = this.bytes;
+    const at = slot * this.slotBytes;
+    for (let i = 0; i < n; i++) dst[at + i] = src[from + i]!;
     const m = slot * META;
     this.meta[m] = ifindex;
     this.meta[m + 1] = n;

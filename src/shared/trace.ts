@@ -146,7 +146,9 @@ export class TraceReader {
       const fields = TP_FIELDS[type]!;
       for (let f = 0; f < fields.length; f++) {
         const name = fields[f]!;
-        const v = this.words[o + 1 + f]!;
+        let v = this.words[o + 1 + f]!;
+        /* u32 fields of the kernel's records */
+        if (name === 'act' || name === 'map_id') v >>>= 0;
         e[name] = v;
         if (name === 'act') e.act_name = XDP_ACTION_NAMES[v] ?? `XDP_UNKNOWN(${v})`;
       }
