@@ -257,7 +257,8 @@ export class Runtime extends EventEmitter {
   private async spawn(): Promise<void> {
     const boot = new URL('./cpu/worker-boot.mjs', import.meta.url);
     for (let cpu = 0; cpu < this.cpus; cpu++) {
-      const w = new Worker(boot, { workerData: { cpu, shared: this.shared }, name: `xdpsim-cpu${cpu}` });
+      /* execArgv: [] — the boot file loads tsx itself, and the parent's flags (--input-type, ...) do not fit a worker */
+      const w = new Worker(boot, { workerData: { cpu, shared: this.shared }, name: `xdpsim-cpu${cpu}`, execArgv: [] });
       this.workers.push(w);
       this.exits.push(new Promise((res) => w.once('exit', res)));
       w.on('error', (err) => {

@@ -60,6 +60,8 @@ test('attach errors: EBUSY, EEXIST, EINVAL', async () => {
     assert.throws(() => v0.attachXdp(a!, { flags: XDP_FLAGS_REPLACE, expected: null }), { code: 'EEXIST' });
     assert.throws(() => v0.attachXdp(dm!), (e: Error & { code?: string }) => e.code === 'EINVAL' && /xdp\/devmap/.test(e.message));
     assert.throws(() => v0.attachXdp(b!, { flags: 1 << 9 }), { code: 'EINVAL' });
+    /* dev_xdp_attach(): the expected program matches, but UPDATE_IF_NOEXIST still refuses */
+    assert.throws(() => v0.attachXdp(b!, { flags: XDP_FLAGS_REPLACE | XDP_FLAGS_UPDATE_IF_NOEXIST, expected: a! }), { code: 'EBUSY' });
     assert.equal(v0.xdpProgId, a!.id);
     /* a replace that names the attached program wins */
     assert.equal(v0.attachXdp(b!, { flags: XDP_FLAGS_REPLACE, expected: a! }), a!.id);

@@ -40,3 +40,50 @@ test('a throwing program: exception record, CPU alive, frame freed', async () =>
     assert.equal(st.pool.free, st.pool.frames);
   });
 });
+
+test('verdicts are u32; a program that moves data_end by hand is an exception', async () => {
+  await withRuntime({ cpus: 1 }, async (rt) => {
+    const [v0] = rt.createVeth('bda', 'bdb');
+    const obj = await rt.loadObject(fixture('prog-bad.ts'));
+    v0.attachXdp(obj.progs.bad!);
+    const copies: number[] = [];
+    v0.onPass((p) => copies.push(p.data.length));
+    const run = async (mode: number) => {
+      obj.maps.config!.update(0, mode);
+      rt.clearTraceEvents();
+      await v0.inject({ count: 4 });
+      assert.equal(await rt.quiesce(), true);
+      rt.collect();
+      return rt.traceEvents('xdp_exception').map((e) => e.act);
+    };
+    assert.deepEqual(await run(1), [XDP_ABORTED, XDP_ABORTED, XDP_ABORTED, XDP_ABORTED]);
+    assert.equal(v0.stats().dropReasons.XDP_EXCEPTION, 4);
+    assert.deepEqual(copies, []);
+    assert.deepEqual(await run(2), []);
+    assert.equal(v0.stats().xdp_pass, 4);
+    assert.deepEqual(copies, [64, 64, 64, 64]);
+    assert.deepEqual(await run(3), [4294967295, 4294967295, 4294967295, 4294967295]);
+    assert.equal(v0.stats().xdp_invalid, 4);
+    assert.deepEqual(await run(4), [XDP_ABORTED, XDP_ABORTED, XDP_ABORTED, XDP_ABORTED]);
+    assert.equal(v0.stats().xdp_aborted, 4);
+  });
+});
+
+test('an onPass handler that throws is reported once per call and does not stop the collector', async () => {
+  await withRuntime({ cpus: 1 }, async (rt) => {
+    const [v0] = rt.createVeth('tha', 'thb');
+    let calls = 0;
+    const errors: string[] = [];
+    rt.on('callback-error', (e: Error, what: string) => errors.push(`${what}: ${e.message}`));
+    v0.onPass(() => {
+      calls++;
+      throw new Error('boom');
+    });
+    await v0.inject({ count: 3 });
+    assert.equal(await rt.quiesce(), true);
+    await new Promise((r) => setTimeout(r, 50));
+    rt.collect();
+    assert.equal(calls, 3);
+    assert.deepEqual(errors, ['onPass handler: boom', 'onPass handler: boom', 'onPass handler: boom']);
+  });
+});
