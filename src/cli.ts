@@ -7,9 +7,10 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { Runtime, type Device, type Stats } from './runtime.ts';
+import { Runtime, type BpfObject, type Device, type Stats } from './runtime.ts';
 import { XDP_ACTION_NAMES, XDP_DROP, XDP_PASS, XDP_TX } from './shared/uapi.ts';
 import { XdpsimError } from './shared/errno.ts';
+import { MapCmdError, runMapCommand, splitCommands, type MapScene } from './cli-map.ts';
 import { DROP_REASONS } from './shared/counters.ts';
 
 type Out = (s: string) => void;
@@ -31,6 +32,7 @@ const HELP: Record<string, string> = {
 commands:
   demo     run the default scenario for a few seconds and print rates
   run      run a program object on a veth pair with injected traffic
+  map      bpftool-style map commands (create, update, lookup, delete, dump) on a scenario
 
 xdpsim <command> --help shows a command's options.`,
   demo: `usage: xdpsim demo [options]
@@ -42,13 +44,50 @@ runs examples/xdp_pass.ts so veth0 can transmit into it. Prints one line
 of rates per second, then a summary; exits 0 when every frame is
 accounted for.
 
+With --scenario redirect: in0 runs examples/xdp_redirect_flows.ts, which
+spreads flows over a DEVMAP of --ports egress veths (out0, out1, ...) whose
+peers count and pass; the lines show each egress device's transmit rate.
+
 options:
+  --scenario S    verdict (the default above) | redirect
+  --ports N       redirect: egress devices (default 3)
   --cpus N        simulated CPUs (default 2)
   --duration S    seconds of traffic (default 5)
-  --action A      drop | pass | tx (default drop)
+  --action A      verdict: drop | pass | tx (default drop)
   --size B        frame size in bytes (default 64)
   --flows N       UDP flows, spread over RX queues by hash (default 64)
   --json          print the summary as one JSON object on the last line`,
+  map: `usage: xdpsim map [options] COMMAND [-- COMMAND]...
+
+Runs bpftool-style map commands, in order, against a scenario: by default
+the redirect demo's devices (in0, out0..out2 and their peers) and its maps
+(tx_ports, a DEVMAP; cfg), plus the maps of every --prog object. Output is
+bpftool's ('key: .. value: ..', 'Found N elements'; --json: its JSON).
+A failing command prints 'Error: ...' and ends the run with status 1.
+
+commands:
+  create NAME type TYPE key N value N entries N [flags N]
+        TYPE: array, hash, percpu_array, percpu_hash, devmap, devmap_hash
+  update name NAME key KEY value VALUE [prog PROG] [any|noexist|exist]
+  lookup name NAME key KEY
+  delete name NAME key KEY
+  getnext name NAME [key KEY]
+  dump name NAME
+  show
+KEY, VALUE: a number (u32 or u64), 'dev DEVICE' (its ifindex), 'hex XX ..',
+or one decimal value per byte. 'prog PROG' puts a loaded xdp/devmap
+program into a DEVMAP entry (struct bpf_devmap_val).
+
+options:
+  --scenario S    redirect (default) | none (only lo)
+  --ports N       redirect scenario: egress devices (default 3)
+  --prog FILE     load a program object (repeatable)
+  --cpus N        simulated CPUs (default 1)
+  --json          JSON output
+
+example:
+  xdpsim map create fwd type devmap_hash key 4 value 8 entries 8 -- \\
+    update name fwd key dev in0 value dev out1 -- dump name fwd`,
   run: `usage: xdpsim run --prog FILE[:PROGRAM] [options]
 
 Loads a program object (a module exporting defineMap() maps and xdp()
@@ -145,8 +184,9 @@ async function attachFrom(rt: Runtime, dev: Device, arg: string): Promise<void> 
 }
 
 async function demo(args: string[], out: Out): Promise<number> {
-  const { values: v } = parseArgs({ args, options: { ...COMMON, action: { type: 'string', default: 'drop' } } });
+  const { values: v } = parseArgs({ args, options: { ...COMMON, action: { type: 'string', default: 'drop' }, scenario: { type: 'string', default: 'verdict' }, ports: { type: 'string', default: '3' } } });
   if (v.help) return (out(HELP.demo!), 0);
+  if (v.scenario !== 'verdict' && v.scenario !== 'redirect') throw new UsageError(`--scenario ${v.scenario}: one of verdict, redirect`);
   const cpus = int('cpus', v.cpus, 1, 64);
   const seconds = Number(v.duration);
   if (!(seconds > 0 && seconds <= 3600)) throw new UsageError(`--duration ${v.duration}: must be in (0, 3600]`);
@@ -156,12 +196,64 @@ async function demo(args: string[], out: Out): Promise<number> {
   const action = actions[v.action!];
   if (action === undefined) throw new UsageError(`--action ${v.action}: one of drop, pass, tx`);
 
+  const ports = int('ports', v.ports, 1, 16);
   const rt = await Runtime.start({ cpus });
   try {
+    if (v.scenario === 'redirect') return await redirectDemo(rt, out, cpus, seconds, size, flows, ports, v.json!);
     return await demoOn(rt, out, cpus, seconds, size, flows, action, v.json!);
   } finally {
     await rt.stop();
   }
+}
+
+/** The redirect scenario's devices: in0 (ingress), out0..outN-1 whose peers outp0.. count and pass. */
+async function redirectScene(rt: Runtime, ports: number): Promise<{ in0: Device; outs: Device[]; peers: Device[]; obj: BpfObject }> {
+  const cpus = rt.cpus;
+  const [in0] = rt.createVeth('in0', 'in0p', { rxQueues: cpus });
+  const counter = await rt.loadObject(example('xdp_count.ts'));
+  const outs: Device[] = [];
+  const peers: Device[] = [];
+  for (let i = 0; i < ports; i++) {
+    const [o, p] = rt.createVeth(`out${i}`, `outp${i}`, { rxQueues: cpus }, { rxQueues: cpus });
+    p.attachXdp(counter.progs.xdp_count!);
+    outs.push(o);
+    peers.push(p);
+  }
+  const obj = await rt.loadObject(example('xdp_redirect_flows.ts'));
+  obj.maps.cfg!.update(0, ports);
+  outs.forEach((o, i) => obj.maps.tx_ports!.update(i, o.ifindex));
+  in0.attachXdp(obj.progs.xdp_redirect_flows!);
+  return { in0, outs, peers, obj };
+}
+
+async function redirectDemo(rt: Runtime, out: Out, cpus: number, seconds: number, size: number, flows: number, ports: number, json: boolean): Promise<number> {
+  const { in0, peers } = await redirectScene(rt, ports);
+  if (!json) out(`xdpsim demo: ${cpus} CPUs (${Runtime.machineCores()} cores), in0 -> xdp_redirect_flows -> DEVMAP tx_ports -> ${peers.map((_, i) => `out${i}`).join(', ')} (peers count and pass), ${size}-byte UDP frames over ${flows} flows, ${seconds} s`);
+  let prev = rt.stats();
+  let prevT = performance.now();
+  let tick = 1;
+  const timer = setInterval(() => {
+    const cur = rt.stats();
+    const now = performance.now();
+    const dt = (now - prevT) / 1000;
+    const d = (name: string, k: 'rx_packets' | 'xdp_redirect' | 'tx_packets' | 'drops') =>
+      (cur.devices.find((x) => x.name === name)![k] - prev.devices.find((x) => x.name === name)![k]) / dt;
+    if (!json) out(`[${tick++}s] in0: rx ${fmt(d('in0', 'rx_packets'))} pps  redirect ${fmt(d('in0', 'xdp_redirect'))}  drops ${fmt(d('in0', 'drops'))}  |  ${peers.map((_, i) => `out${i} tx ${fmt(d(`out${i}`, 'tx_packets'))}`).join('  ')}`);
+    prev = cur;
+    prevT = now;
+  }, 1000);
+  const t0 = performance.now();
+  await injectFor(in0, t0 + seconds * 1000, size, flows);
+  clearInterval(timer);
+  const elapsed = (performance.now() - t0) / 1000;
+  const s = await rt.stop();
+  const received = peers.map((p) => s.devices.find((d) => d.name === p.name)!.rx_packets);
+  if (json) {
+    out(JSON.stringify({ scenario: 'redirect', cpus, duration_s: elapsed, frames_in: s.totals.injected, rx_pps: s.totals.injected / elapsed, received, conserved: s.conserved, totals: s.totals, pool: s.pool }));
+  } else {
+    summary(out, s, elapsed);
+  }
+  return s.conserved ? 0 : 1;
 }
 
 async function demoOn(rt: Runtime, out: Out, cpus: number, seconds: number, size: number, flows: number, action: number, json: boolean): Promise<number> {
@@ -181,6 +273,57 @@ async function demoOn(rt: Runtime, out: Out, cpus: number, seconds: number, size
     out(`  xdp_count's per-CPU map counted ${fmt(counted ?? 0)} packets`);
   }
   return s.conserved && counted === s.devices.find((d) => d.name === 'veth0')!.rx_packets ? 0 : 1;
+}
+
+async function mapCmd(args: string[], out: Out, err: Out): Promise<number> {
+  /* options come first; then commands separated by `--` */
+  const opts: string[] = [];
+  let i = 0;
+  while (i < args.length && args[i]!.startsWith('-') && args[i] !== '--') {
+    opts.push(args[i]!);
+    if (['--prog', '--scenario', '--cpus', '--ports'].includes(args[i]!)) opts.push(args[++i] ?? '');
+    i++;
+  }
+  const { values: v } = parseArgs({
+    args: opts,
+    options: {
+      prog: { type: 'string', multiple: true }, scenario: { type: 'string', default: 'redirect' },
+      cpus: { type: 'string', default: '1' }, ports: { type: 'string', default: '3' },
+      json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (v.help) return (out(HELP.map!), 0);
+  const cmds = splitCommands(args.slice(i));
+  if (cmds.length === 0) throw new UsageError('no map command (try --help)');
+  if (v.scenario !== 'redirect' && v.scenario !== 'none') throw new UsageError(`--scenario ${v.scenario}: redirect or none`);
+  const rt = await Runtime.start({ cpus: int('cpus', v.cpus, 1, 64) });
+  try {
+    const scene: MapScene = { rt, maps: new Map(), progs: new Map() };
+    if (v.scenario === 'redirect') {
+      const { obj } = await redirectScene(rt, int('ports', v.ports, 1, 16));
+      for (const [n, m] of Object.entries(obj.maps)) scene.maps.set(n, m);
+      for (const [n, p] of Object.entries(obj.progs)) scene.progs.set(n, p);
+    }
+    for (const f of v.prog ?? []) {
+      const obj = await rt.loadObject(f);
+      for (const [n, m] of Object.entries(obj.maps)) scene.maps.set(n, m);
+      for (const [n, p] of Object.entries(obj.progs)) scene.progs.set(n, p);
+    }
+    for (const c of cmds) {
+      try {
+        runMapCommand(scene, c, v.json!, out);
+      } catch (e) {
+        if (e instanceof MapCmdError || e instanceof XdpsimError) {
+          err(`Error: ${e.message}`);
+          return 1;
+        }
+        throw e;
+      }
+    }
+    return 0;
+  } finally {
+    await rt.stop();
+  }
 }
 
 async function run(args: string[], out: Out): Promise<number> {
@@ -236,6 +379,7 @@ export async function main(argv: string[], out: Out = (s) => console.log(s), err
     switch (cmd) {
       case 'demo': return await demo(rest, out);
       case 'run': return await run(rest, out);
+      case 'map': return await mapCmd(rest, out, err);
       case undefined: case '--help': case '-h': case 'help':
         out(HELP.main!);
         return cmd === undefined ? 2 : 0;

@@ -54,3 +54,48 @@ test('xdpsim run --json: a program file on veth0, exact counts', () => {
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /no program nope; it has devmap_prog, prog_a, prog_b/);
 });
+
+test('xdpsim map: create, update (dev names, a devmap program), lookup, dump, delete, errors', () => {
+  const prog = fileURLToPath(new URL('./fixtures/prog-two.ts', import.meta.url));
+  const r = xdpsim('map', '--json', '--prog', prog,
+    'create', 'fwd', 'type', 'devmap_hash', 'key', '4', 'value', '8', 'entries', '8', '--',
+    'update', 'name', 'fwd', 'key', 'dev', 'in0', 'value', 'dev', 'out1', 'prog', 'devmap_prog', '--',
+    'update', 'name', 'fwd', 'key', '7', 'value', 'dev', 'out2', 'noexist', '--',
+    'lookup', 'name', 'fwd', 'key', '7', '--',
+    'dump', 'name', 'fwd', '--',
+    'delete', 'name', 'fwd', 'key', '7', '--',
+    'update', 'name', 'fwd', 'key', '7', 'value', 'dev', 'out2', 'noexist', '--',
+    'update', 'name', 'fwd', 'key', '7', 'value', 'dev', 'out2', 'noexist');
+  assert.equal(r.status, 1);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  /* the scenario: lo 1, in0 2, in0p 3, out0 4, outp0 5, out1 6, outp1 7, out2 8 */
+  assert.deepEqual(lines[0], { id: lines[0].id, name: 'fwd', type: 'BPF_MAP_TYPE_DEVMAP_HASH' });
+  assert.deepEqual(lines.slice(1, 3), [null, null]);
+  assert.deepEqual(lines[3], { key: ['0x07', '0x00', '0x00', '0x00'], value: ['0x08', '0x00', '0x00', '0x00', '0x00', '0x00', '0x00', '0x00'] });
+  /* bucket order: key 2 (in0) in bucket 2, key 7 in bucket 7; the devmap program's id in the value */
+  assert.equal(lines[4].length, 2);
+  assert.deepEqual(lines[4][0].key, ['0x02', '0x00', '0x00', '0x00']);
+  assert.deepEqual(lines[4][0].value.slice(0, 4), ['0x06', '0x00', '0x00', '0x00']);
+  assert.notDeepEqual(lines[4][0].value.slice(4), ['0x00', '0x00', '0x00', '0x00']);
+  assert.deepEqual(lines.slice(5), [null, null]);
+  assert.match(r.stderr, /^Error: update failed: EEXIST: map 'fwd' \(id \d+\) update: flags BPF_NOEXIST: key 7 exists$/m);
+  const bad = xdpsim('map', 'update', 'name', 'tx_ports', 'key', '70', 'value', '4');
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /Error: update failed: E2BIG: .*key 70 >= max_entries 64/);
+  const plain = xdpsim('map', 'dump', 'name', 'tx_ports');
+  assert.equal(plain.status, 0);
+  assert.match(plain.stdout, /^key: 00 00 00 00  value: 04 00 00 00$/m);
+  assert.match(plain.stdout, /^key: 3f 00 00 00  <no entry>$/m);
+  assert.match(plain.stdout, /^Found 3 elements$/m);
+});
+
+test('xdpsim demo --scenario redirect: rates per egress device, conserved', () => {
+  const r = xdpsim('demo', '--scenario', 'redirect', '--duration', '1', '--ports', '2', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+  assert.equal(s.scenario, 'redirect');
+  assert.equal(s.conserved, true);
+  assert.equal(s.received.length, 2);
+  assert.equal(s.received[0] + s.received[1], s.frames_in);
+  assert.ok(s.received[0] > 0 && s.received[1] > 0);
+});

@@ -57,7 +57,6 @@ export const DROP_REASONS = [
   'REDIRECT_ERR',       /* XDP_REDIRECT: xdp_do_redirect() failed (see xdp_redirect_err for the err) */
   'DEV_READY',          /* received on a device that is down */
   'FULL_RING',          /* an RX ring was full on delivery */
-  'PKT_TOO_BIG',        /* longer than the device accepts */
   'SHUTDOWN',           /* still queued when the runtime stopped (a closing device frees its ring) */
   'DEVMAP_PROG_DROP',   /* a devmap entry's program returned XDP_DROP (counted on the egress device) */
   'DEVMAP_PROG_ABORTED', /* a devmap program aborted, threw, or returned TX/REDIRECT/a bad value (egress) */
@@ -74,13 +73,12 @@ export const DR_XDP_TX_ERR = 4;
 export const DR_REDIRECT_ERR = 5;
 export const DR_DEV_READY = 6;
 export const DR_FULL_RING = 7;
-export const DR_PKT_TOO_BIG = 8;
-export const DR_SHUTDOWN = 9;
-export const DR_DEVMAP_PROG_DROP = 10;
-export const DR_DEVMAP_PROG_ABORTED = 11;
-export const DR_DEVMAP_XMIT_ERR = 12;
-export const DR_BROADCAST_EMPTY = 13;
-export const DR_UNREGISTERED = 14;
+export const DR_SHUTDOWN = 8;
+export const DR_DEVMAP_PROG_DROP = 9;
+export const DR_DEVMAP_PROG_ABORTED = 10;
+export const DR_DEVMAP_XMIT_ERR = 11;
+export const DR_BROADCAST_EMPTY = 12;
+export const DR_UNREGISTERED = 13;
 
 export const DEV_WORDS = DEV_FIXED + DROP_REASONS.length;
 
