@@ -20,7 +20,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { Logger } from 'pino';
 import {
   CC_BELL, CC_QS, CC_RXQ_SEEN, CC_SLEEPING, CC_STATE, CC_WORDS, CS_STOP, CS_STOPPED, DEFAULT_LIMITS, DEVICE_KIND_NAMES, DS_UP, DT_FEATURES,
-  DT_KIND, DT_MTU, DT_PROG, DT_STATE, createSharedState, makeClock, type RuntimeLimits, type SharedState,
+  DT_KIND, DT_MTU, DT_PROG, DT_STATE, createSharedState, makeClock, readExcNote, type RuntimeLimits, type SharedState,
 } from './shared/layout.ts';
 import { FramePool, countFreeFrames, countFramesInUse } from './shared/frame-pool.ts';
 import {
@@ -104,6 +104,8 @@ export interface CpuStats {
   trace_lost: number;
   tap_lost: number;
   sleeping: boolean;
+  /** the message of the last exception a program threw on this CPU ('' if none) */
+  last_exception: string;
 }
 
 export interface Stats {
@@ -563,6 +565,7 @@ export class Runtime extends EventEmitter {
         cpu: c, polls: b[CPU_POLLS]!, flushes: b[CPU_FLUSHES]!, qs: b[CPU_QS]!, sleeps: b[CPU_SLEEPS]!,
         wakeups: b[CPU_WAKEUPS]!, bad_frees: b[CPU_BAD_FREES]!, trace_lost: b[CPU_TRACE_LOST]!, tap_lost: b[CPU_TAP_LOST]!,
         sleeping: Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) !== 0,
+        last_exception: readExcNote(this.shared.excNote[c]!),
       });
     }
     const totals = { injected: 0, clones: 0, rx_packets: 0, stack: 0, xmit_consumed: 0, dropped: 0, dropReasons: emptyReasons(), in_flight: 0 };

@@ -125,6 +125,17 @@ test('redirect path', async (t) => {
     await check('no device', { 0: 2, 1: 60, 2: 0 }, -EINVAL, 60, INT_MAX, 0);
   });
 
+  await t.test('a program cannot update a devmap: an exception that says why', async () => {
+    const s = await scene(rt, 'upd', 0);
+    cfg(s, { 0: 4 });
+    rt.clearTraceEvents();
+    await send(s, 2);
+    assert.equal(s.in0.stats().xdp_exception, 2);
+    assert.equal(rt.traceEvents('xdp_exception').length, 2);
+    assert.match(rt.stats().cpus[0]!.last_exception,
+      new RegExp(`^prog ${s.obj.progs.xdp_redir!.id} on ifindex ${s.in0.ifindex}: EINVAL: map 'tx' \\(id \\d+\\) update from a program: a devmap can only be updated from user space`));
+  });
+
   await t.test('success: xdp_redirect records, frames reach the target', async () => {
     const s = await scene(rt, 'ok', 1);
     const out = s.outs[0]!;

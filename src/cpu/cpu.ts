@@ -17,7 +17,7 @@
 import { FramePool, FM_DATA, FM_INGRESS, FM_LEN, FM_METASIZE, FM_RXQ, FM_WORDS } from '../shared/frame-pool.ts';
 import {
   CC_QS, CC_RXQ_SEEN, CC_WORDS, DS_REGISTERED, DS_UP, DT_PROG, DT_STATE, DT_TAP, DT_WORDS, G_RXQ_GEN,
-  RQ_CPU, RQ_IFINDEX, RQ_INDEX, RQ_WORDS, type SharedState,
+  RQ_CPU, RQ_IFINDEX, RQ_INDEX, RQ_WORDS, writeExcNote, type SharedState,
 } from '../shared/layout.ts';
 import {
   CPU_BAD_FREES, CPU_FLUSHES, CPU_POLLS, CPU_QS, CPU_TAP_LOST, CPU_TRACE_LOST, DEV_DROPS, DEV_FIXED,
@@ -49,6 +49,7 @@ export class Cpu {
   /** program id -> function; filled by the control plane's loadObject */
   readonly progs: (XdpProgFn | undefined)[] = [];
   private readonly tap: TapRing;
+  private readonly excNote: SharedArrayBuffer;
   private readonly cpuctl: Int32Array;
   private readonly global: Int32Array;
   private readonly rxqtab: Int32Array;
@@ -73,6 +74,7 @@ export class Cpu {
     this.devs = new NetDevices(shared, this.pool, this.ctr);
     this.trace = new TraceWriter(shared.trace[cpu]!, l.traceRingSize, clock);
     this.tap = new TapRing(shared.tap[cpu]!, l.tapRingSize, l.frameSize);
+    this.excNote = shared.excNote[cpu]!;
     this.cpuctl = new Int32Array(shared.cpuctl);
     this.global = new Int32Array(shared.global);
     this.rxqtab = new Int32Array(shared.rxqtab);
@@ -190,7 +192,8 @@ export class Cpu {
       if (prog === undefined) return -1;
       /* the verdict is a u32 in the kernel: 2**32 + 2 is XDP_PASS, -1 is 4294967295 */
       act = prog(ctx) >>> 0;
-    } catch {
+    } catch (e) {
+      writeExcNote(this.excNote, `prog ${progId} on ifindex ${egress || ingress}: ${(e as Error)?.message ?? String(e)}`);
       return -1;
     }
     /* the verifier would not let a program move these by hand: a frame they no longer describe is an exception */

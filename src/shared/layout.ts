@@ -108,6 +108,8 @@ export interface SharedState {
   counters: SharedArrayBuffer;
   trace: SharedArrayBuffer[];   /* per CPU */
   tap: SharedArrayBuffer[];     /* per CPU */
+  /** per CPU: the message of the last exception a program threw (ExceptionNote) */
+  excNote: SharedArrayBuffer[];
 }
 
 /** Words of one RX ring in the rx ring region. */
@@ -132,6 +134,7 @@ export function createSharedState(limits: RuntimeLimits, traceBytes: (l: Runtime
     counters: createCounters(limits.cpus, limits.maxDevices),
     trace: Array.from({ length: limits.cpus }, () => new SharedArrayBuffer(traceBytes(limits))),
     tap: Array.from({ length: limits.cpus }, () => new SharedArrayBuffer(tapBytes(limits))),
+    excNote: Array.from({ length: limits.cpus }, () => new SharedArrayBuffer(EXC_NOTE_BYTES)),
   };
 }
 
@@ -139,4 +142,34 @@ export function createSharedState(limits: RuntimeLimits, traceBytes: (l: Runtime
 export function makeClock(epochMs: number): () => number {
   const off = performance.timeOrigin - epochMs;
   return () => Math.round((off + performance.now()) * 1e6);
+}
+
+/*
+ * The last exception's message, per CPU: [0] sequence (odd while being
+ * written), [1] length, then UTF-16 code units. Written by the CPU on the
+ * (rare) exception path, read by stats(); a reader that sees the sequence
+ * change or odd retries.
+ */
+export const EXC_NOTE_CHARS = 256;
+export const EXC_NOTE_BYTES = 8 + 2 * EXC_NOTE_CHARS;
+
+export function writeExcNote(sab: SharedArrayBuffer, msg: string): void {
+  const h = new Int32Array(sab, 0, 2);
+  const c = new Uint16Array(sab, 8, EXC_NOTE_CHARS);
+  const n = Math.min(msg.length, EXC_NOTE_CHARS);
+  Atomics.add(h, 0, 1);
+  for (let i = 0; i < n; i++) c[i] = msg.charCodeAt(i);
+  h[1] = n;
+  Atomics.add(h, 0, 1);
+}
+
+export function readExcNote(sab: SharedArrayBuffer): string {
+  const h = new Int32Array(sab, 0, 2);
+  const c = new Uint16Array(sab, 8, EXC_NOTE_CHARS);
+  for (;;) {
+    const seq = Atomics.load(h, 0);
+    if (seq & 1) continue;
+    const s = String.fromCharCode(...c.subarray(0, h[1]!));
+    if (Atomics.load(h, 0) === seq) return s;
+  }
 }
