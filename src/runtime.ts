@@ -180,6 +180,7 @@ export class Runtime extends EventEmitter {
   private readonly progs = new Map<number, ProgHandle>();
   private readonly devmaps: DevMap[] = [];
   private readonly unregistering = new Set<number>();
+  private readonly deadCpus = new Set<number>();
   readonly devmapControl: DevmapControl;
   private readonly kept: TraceEvent[] = [];
   private readonly traceKeep: number;
@@ -264,8 +265,11 @@ export class Runtime extends EventEmitter {
       this.workers.push(w);
       this.exits.push(new Promise((res) => w.once('exit', res)));
       w.on('error', (err) => {
+        /* a bug in the CPU's own code: say so loudly, and let grace periods and stop() go on without it */
+        this.deadCpus.add(cpu);
         this.logger?.error({ cpu, err }, 'cpu worker failed');
-        this.emit('cpu-error', cpu, err);
+        if (this.listenerCount('cpu-error') > 0) this.emit('cpu-error', cpu, err);
+        else process.emitWarning(`xdpsim: cpu ${cpu} failed: ${err.stack ?? err.message}`);
       });
       this.apis.push(Comlink.wrap<CpuApi>(nodeEndpoint(w)));
     }
@@ -382,6 +386,7 @@ export class Runtime extends EventEmitter {
   private gpExpired(snap: Int32Array): boolean {
     for (let c = 0; c < snap.length; c++) {
       const o = c * CC_WORDS;
+      if (this.deadCpus.has(c)) continue;
       if (Atomics.load(this.cpuctl, o + CC_QS) === snap[c]
         && Atomics.load(this.cpuctl, o + CC_SLEEPING) === 0
         && Atomics.load(this.cpuctl, o + CC_STATE) !== CS_STOPPED) return false;
@@ -421,7 +426,7 @@ export class Runtime extends EventEmitter {
       let seen = true;
       for (let c = 0; c < this.cpus; c++) {
         const o = c * CC_WORDS;
-        if (Atomics.load(this.cpuctl, o + CC_RXQ_SEEN) !== gen && Atomics.load(this.cpuctl, o + CC_SLEEPING) === 0
+        if (!this.deadCpus.has(c) && Atomics.load(this.cpuctl, o + CC_RXQ_SEEN) !== gen && Atomics.load(this.cpuctl, o + CC_SLEEPING) === 0
           && Atomics.load(this.cpuctl, o + CC_STATE) !== CS_STOPPED) seen = false;
       }
       if (seen) break;
@@ -536,7 +541,7 @@ export class Runtime extends EventEmitter {
   /** True when no frame waits in any RX ring and every CPU sleeps. */
   isQuiescent(): boolean {
     if (this.injecting > 0) return false;
-    for (let c = 0; c < this.cpus; c++) if (Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) === 0) return false;
+    for (let c = 0; c < this.cpus; c++) if (!this.deadCpus.has(c) && Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) === 0) return false;
     for (const d of this.devices.values()) for (const q of d.info.rxq) if (!this.devs.ring(q).empty()) return false;
     return true;
   }

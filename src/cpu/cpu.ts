@@ -130,11 +130,13 @@ export class Cpu {
 
   /** One NAPI poll of global RX queue q: at most `budget` frames, then xdp_do_flush(). */
   napiPoll(q: number): number {
+    const t = this.rxqtab;
+    /* a queue being released (-1) is no longer ours, even if our list is older than the table */
+    const ifindex = Atomics.load(t, q * RQ_WORDS + RQ_IFINDEX);
+    if (ifindex <= 0) return 0;
     const batch = this.batch;
     const n = this.devs.ring(q).consume(batch, this.budget);
     if (n === 0) return 0;
-    const t = this.rxqtab;
-    const ifindex = Atomics.load(t, q * RQ_WORDS + RQ_IFINDEX);
     const rxq = Atomics.load(t, q * RQ_WORDS + RQ_INDEX);
     const devtab = this.devs.devtab;
     const d = ifindex * DT_WORDS;

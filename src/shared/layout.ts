@@ -45,7 +45,7 @@ export const DEFAULT_LIMITS: Omit<RuntimeLimits, 'cpus'> = {
   maxRxQueues: 128,
   maxRxRingSize: 4096,
   traceRingSize: 4096,
-  tapRingSize: 256,
+  tapRingSize: 1024,
 };
 
 /* device table */
