@@ -110,7 +110,7 @@ export class TrafficSource {
     let sent = 0;
     let dropped = 0;
     let made = 0;
-    let idle = 0;
+    let idleSince = 0;
     while (made < count || pending() > 0) {
       if (this.aborted) {
         /* stop() is under way: give back what is staged, say what was sent */
@@ -160,12 +160,18 @@ export class TrafficSource {
         }
       }
       if (!progress) {
-        /* rings full or no frame left: let the CPUs work (briefly by turns of the event loop, then by sleeping) */
-        if (++idle < 64) await new Promise((r) => setImmediate(r));
+        /*
+         * rings full or no frame left: let the CPUs work, by turns of the
+         * event loop for up to 2 ms (a sleeping CPU takes tens of
+         * microseconds to wake and drain), then by sleeping 1 ms at a time
+         */
+        const now = performance.now();
+        if (idleSince === 0) idleSince = now;
+        if (now - idleSince < 2) await new Promise((r) => setImmediate(r));
         else await new Promise((r) => setTimeout(r, 1));
         lastYield = performance.now();
       } else {
-        idle = 0;
+        idleSince = 0;
         /* let timers (the trace collector, rate printers) run during a long injection */
         if (performance.now() - lastYield > 5) {
           await new Promise((r) => setImmediate(r));
