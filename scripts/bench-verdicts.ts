@@ -21,7 +21,7 @@ const acts: Record<string, number> = { drop: XDP_DROP, pass: XDP_PASS, tx: XDP_T
 const ex = (f: string): string => fileURLToPath(new URL(`../examples/${f}`, import.meta.url));
 
 let base = 0;
-console.log('action  cpus   frames/s   per CPU   ratio  conserved');
+console.log('action    cpus   frames/s   per CPU   ratio  conserved');
 for (const action of values.actions!.split(',')) {
   for (const cpus of values.cpus!.split(',').map(Number)) {
     const rt = await Runtime.start({ cpus });

@@ -195,9 +195,9 @@ test('redirect path', async (t) => {
     assert.equal(x.reduce((a, e) => a + (e.drops as number), 0), 30);
     assert.equal(x.reduce((a, e) => a + (e.sent as number), 0), 0);
     assert.equal(s.in0.stats().clones, 60);
-    /* a devmap program may not return XDP_TX (or a bad value): xdp_exception on the egress device, a drop */
-    for (const act of [XDP_TX, 9]) {
-      cfg(s, { 3: 0, 5: act });
+    /* XDP_ABORTED, and XDP_TX, XDP_REDIRECT or a bad value (not allowed there): xdp_exception on the egress device, a drop */
+    for (const act of [XDP_ABORTED, XDP_TX, XDP_REDIRECT, 9]) {
+      cfg(s, { 3: 0, 5: act + 1 });
       rt.clearTraceEvents();
       await send(s, 5);
       const ex = rt.traceEvents('xdp_exception');
@@ -205,7 +205,7 @@ test('redirect path', async (t) => {
       assert.deepEqual(new Set(ex.map((e) => e.ifindex)), new Set(s.outs.map((o) => o.ifindex)));
       assert.ok(ex.every((e) => e.act === act && e.prog_id === f.id));
     }
-    assert.deepEqual(s.outs.map((o) => o.stats().dropReasons.DEVMAP_PROG_ABORTED), [10, 10, 10]);
+    assert.deepEqual(s.outs.map((o) => o.stats().dropReasons.DEVMAP_PROG_ABORTED), [20, 20, 20]);
     cfg(s, { 5: 0 });
     const st = await rt.stop();
     assert.equal(st.conserved, true);
