@@ -433,18 +433,8 @@ export class Runtime extends EventEmitter {
       await new Promise((r) => setTimeout(r, 1));
     }
     await this.synchronizeCpus();
-    const batch = new Int32Array(256);
-    const ctr = this.devs.counters;
     victims.forEach((v, i) => {
-      const row = devRow(v.ifindex);
-      for (const q of queues[i]!) {
-        const ring = this.devs.ring(q);
-        for (let n = ring.consume(batch, batch.length); n > 0; n = ring.consume(batch, batch.length)) {
-          for (let k = 0; k < n; k++) this.pool.free(batch[k]!);
-          ctr[row + DEV_DROPS] += n;
-          ctr[row + DEV_FIXED + DR_UNREGISTERED] += n;
-        }
-      }
+      for (const q of queues[i]!) this.purgeQueue(q, v.ifindex, DR_UNREGISTERED);
       this.registry.freeQueues(queues[i]!);
       this.passHandlers.delete(v.ifindex);
       this.registry.forget(v.ifindex);
@@ -662,19 +652,21 @@ export class Runtime extends EventEmitter {
 
   /* A closing device frees what its rings still hold: count those frames. */
   private purgeRings(): void {
+    for (const d of this.devices.values()) if (!d.deleted) for (const q of d.info.rxq) this.purgeQueue(q, d.ifindex, DR_SHUTDOWN);
+  }
+
+  /* Free every frame left in RX ring q (no CPU polls it any more), as drops of `reason` on the device. */
+  private purgeQueue(q: number, ifindex: number, reason: number): void {
     const batch = new Int32Array(256);
     const ctr = this.devs.counters;
-    for (const d of this.devices.values()) {
-      const row = devRow(d.ifindex);
-      for (const q of d.info.rxq) {
-        const ring = this.devs.ring(q);
-        for (let n = ring.consume(batch, batch.length); n > 0; n = ring.consume(batch, batch.length)) {
-          for (let i = 0; i < n; i++) this.pool.free(batch[i]!);
-          ctr[row + DEV_DROPS] += n;
-          ctr[row + DEV_FIXED + DR_SHUTDOWN] += n;
-        }
-      }
+    const row = devRow(ifindex);
+    const ring = this.devs.ring(q);
+    for (let n = ring.consume(batch, batch.length); n > 0; n = ring.consume(batch, batch.length)) {
+      for (let k = 0; k < n; k++) this.pool.free(batch[k]!);
+      ctr[row + DEV_DROPS] += n;
+      ctr[row + DEV_FIXED + reason] += n;
     }
     this.pool.flushReturns();
   }
+
 }
