@@ -532,7 +532,7 @@ export class Runtime extends EventEmitter {
   isQuiescent(): boolean {
     if (this.injecting > 0) return false;
     for (let c = 0; c < this.cpus; c++) if (!this.deadCpus.has(c) && Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) === 0) return false;
-    for (const d of this.devices.values()) for (const q of d.info.rxq) if (!this.devs.ring(q).empty()) return false;
+    for (const d of this.devices.values()) if (!d.deleted) for (const q of d.info.rxq) if (!this.devs.ring(q).empty()) return false;
     return true;
   }
 
