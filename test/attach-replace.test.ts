@@ -63,6 +63,8 @@ test('attach errors: EBUSY, EEXIST, EINVAL', async () => {
     /* dev_xdp_attach(): the expected program matches, but UPDATE_IF_NOEXIST still refuses */
     assert.throws(() => v0.attachXdp(b!, { flags: XDP_FLAGS_REPLACE | XDP_FLAGS_UPDATE_IF_NOEXIST, expected: a! }), { code: 'EBUSY' });
     assert.equal(v0.xdpProgId, a!.id);
+    /* an expected program without XDP_FLAGS_REPLACE is ignored, as rtnetlink ignores IFLA_XDP_EXPECTED_FD */
+    assert.equal(v0.attachXdp(a!, { expected: b! }), a!.id);
     /* a replace that names the attached program wins */
     assert.equal(v0.attachXdp(b!, { flags: XDP_FLAGS_REPLACE, expected: a! }), a!.id);
     assert.equal(v0.xdpProgId, b!.id);

@@ -297,9 +297,7 @@ export class DeviceRegistry {
     if ((flags & XDP_FLAGS_REPLACE) !== 0 && expectedId === undefined) {
       throw new XdpsimError(EINVAL, `attach to '${d.name}': XDP_FLAGS_REPLACE needs the expected program`);
     }
-    if ((flags & XDP_FLAGS_REPLACE) === 0 && expectedId !== undefined) {
-      throw new XdpsimError(EINVAL, `attach to '${d.name}': an expected program needs XDP_FLAGS_REPLACE`);
-    }
+    /* rtnetlink reads IFLA_XDP_EXPECTED_FD only with XDP_FLAGS_REPLACE: without it, it is ignored */
     const w = d.ifindex * DT_WORDS + DT_PROG;
     let old: number;
     if ((flags & XDP_FLAGS_REPLACE) !== 0) {
