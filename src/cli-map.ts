@@ -18,7 +18,6 @@
  * `prog NAME` (a loaded xdp/devmap program).
  */
 import { BPF_ANY, BPF_EXIST, BPF_NOEXIST } from './shared/uapi.ts';
-import { XdpsimError } from './shared/errno.ts';
 import { mapTypeName } from './maps/map.ts';
 import type { MapHandle } from './maps/handle.ts';
 import type { ProgHandle, Runtime } from './runtime.ts';
@@ -199,4 +198,3 @@ export function splitCommands(args: string[]): string[][] {
   return out.filter((c) => c.length > 0);
 }
 
-export { XdpsimError };

@@ -26,7 +26,7 @@
  *    has passed a quiescent state or slept since: a grace period, checked
  *    with the control plane's DevmapControl (call_rcu in the kernel).
  */
-import { E2BIG, EEXIST, EFAULT, EINVAL, ENOENT, ENOMEM, EPERM, XdpsimError } from '../shared/errno.ts';
+import { E2BIG, EEXIST, EFAULT, EINVAL, ENOENT, ENOMEM, EPERM } from '../shared/errno.ts';
 import {
   BPF_EXIST, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_RDONLY_PROG, BPF_F_WRONLY, BPF_MAP_TYPE_DEVMAP_HASH,
   BPF_NOEXIST,
@@ -492,4 +492,3 @@ export function isDevmap(m: BpfMap): m is DevMap {
   return m instanceof DevMap;
 }
 
-export { XdpsimError };
