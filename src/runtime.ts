@@ -24,7 +24,7 @@ import {
 } from './shared/layout.ts';
 import { FramePool, countFreeFrames, countFramesInUse } from './shared/frame-pool.ts';
 import {
-  CPU_BAD_FREES, CPU_FLUSHES, CPU_POLLS, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
+  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_POLLS, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
   DEV_COUNTER_NAMES, DEV_FIXED, DROP_REASONS, DR_SHUTDOWN, DR_UNREGISTERED, DEV_DROPS, cpuCounters, devRow,
   type DevCounterName, type DropReason,
 } from './shared/counters.ts';
@@ -103,6 +103,8 @@ export interface CpuStats {
   bad_frees: number;
   trace_lost: number;
   tap_lost: number;
+  /** devmap entries found reused between a CPU's lookup and its use (a grace-period bug; always 0) */
+  gp_violations: number;
   sleeping: boolean;
   /** the message of the last exception a program threw on this CPU ('' if none) */
   last_exception: string;
@@ -412,12 +414,14 @@ export class Runtime extends EventEmitter {
     this.assertRunning();
     const d = dev instanceof Device ? dev : this.device(dev);
     if (d.deleted) throw new XdpsimError(ENODEV, `device '${d.name}' is already deleted`);
+    if (this.unregistering.has(d.ifindex)) throw new XdpsimError(ENODEV, `device '${d.name}' is being deleted`);
     if (d.kind === 'loopback') throw new XdpsimError(EINVAL, `'lo' can not be deleted`);
     const victims = [d];
     if (d.info.peer !== 0) victims.push(this.devices.get(d.info.peer)!);
     for (const v of victims) {
       this.unregistering.add(v.ifindex);
-      this.registry.setUp(v.ifindex, false);
+      /* down and unregistered at once: injections stop, bpf_redirect() to it is -EINVAL, devmap sends -ENETDOWN */
+      this.registry.unlist(v.ifindex);
     }
     for (const m of this.devmaps) for (const v of victims) m.removeIfindex(v.ifindex);
     const queues = victims.map((v) => this.registry.releaseQueues(v.ifindex));
@@ -559,6 +563,7 @@ export class Runtime extends EventEmitter {
       cpus.push({
         cpu: c, polls: b[CPU_POLLS]!, flushes: b[CPU_FLUSHES]!, qs: b[CPU_QS]!, sleeps: b[CPU_SLEEPS]!,
         wakeups: b[CPU_WAKEUPS]!, bad_frees: b[CPU_BAD_FREES]!, trace_lost: b[CPU_TRACE_LOST]!, tap_lost: b[CPU_TAP_LOST]!,
+        gp_violations: b[CPU_GP_VIOLATIONS]!,
         sleeping: Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) !== 0,
         last_exception: readExcNote(this.shared.excNote[c]!),
       });
@@ -601,7 +606,9 @@ export class Runtime extends EventEmitter {
     const frames = this.shared.pool.nframes;
     const inUse = countFramesInUse(this.shared.pool);
     const free = countFreeFrames(this.shared.pool);
-    return { cpus, devices, totals, pool: { frames, free, in_use: inUse }, conserved: totals.in_flight === inUse && free + inUse === frames };
+    /* after stop() nothing may be in flight: every frame is back in the pool */
+    const rest = !this.stopped || inUse === 0;
+    return { cpus, devices, totals, pool: { frames, free, in_use: inUse }, conserved: totals.in_flight === inUse && free + inUse === frames && rest };
   }
 
   private assertRunning(): void {

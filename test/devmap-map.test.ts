@@ -96,8 +96,15 @@ test('DEVMAP_HASH: flags, full map, bucket order of get_next_key', async () => {
     m.update(9, devmapVal(a.ifindex));
     m.update(2, devmapVal(b.ifindex));
     assert.deepEqual(keys(m), [9, 5, 1, 2]);
+    /* replacing a key moves it to the head of its bucket; a failed update keeps the old entry */
+    m.update(5, devmapVal(b.ifindex));
+    assert.deepEqual(keys(m), [5, 9, 1, 2]);
+    throwsErrno(() => m.update(5, devmapVal(999)), EINVAL, /no device with ifindex 999/);
+    assert.deepEqual(val(m.lookup(5)), [b.ifindex, 0]);
+    m.update(5, devmapVal(a.ifindex));
+    assert.deepEqual(keys(m), [5, 9, 1, 2]);
     assert.deepEqual(val(m.getNextKey(1)), [2]);
-    assert.deepEqual(val(m.getNextKey(100)), [9]);
+    assert.deepEqual(val(m.getNextKey(100)), [5]);
     assert.equal(m.getNextKey(2), null);
     /* full at max_entries; replacing an existing key still works */
     throwsErrno(() => m.update(3, devmapVal(a.ifindex)), E2BIG, /full: 4 entries/);
@@ -106,6 +113,12 @@ test('DEVMAP_HASH: flags, full map, bucket order of get_next_key', async () => {
     throwsErrno(() => m.delete(3), ENOENT, /key 3 does not exist/);
     m.delete(5);
     assert.deepEqual(keys(m), [9, 1, 2]);
+    /* keys are not bounded by max_entries, only the number of entries is */
+    m.delete(9);
+    m.update(100_000, devmapVal(a.ifindex));
+    assert.deepEqual(val(m.lookup(100_000)), [a.ifindex, 0]);
+    m.delete(100_000);
+    m.update(9, devmapVal(b.ifindex));
     m.update(3, devmapVal(a.ifindex));
     assert.deepEqual(keys(m), [9, 1, 2, 3]);
     /* many replacements: records are reused after grace periods, the map stays exact */

@@ -37,6 +37,7 @@ test('entries replaced and deleted while 2 CPUs redirect: nothing lost, nothing 
     obj.maps.cfg!.update(2, XDP_DROP);
     obj.maps.cfg!.update(4, 4);
     for (let k = 0; k < 4; k++) tx.update(k, devmapVal(outs[k % 3]!.ifindex));
+    for (let k = 0; k < 4; k++) txh.update(k, devmapVal(outs[(k + 1) % 3]!.ifindex));
     const N = 60_000;
     const sending = in0.inject({ count: N, flows: 64 });
     let done = false;
@@ -44,12 +45,14 @@ test('entries replaced and deleted while 2 CPUs redirect: nothing lost, nothing 
     let ops = 0;
     while (!done) {
       const k = ops % 4;
+      /* the CPUs redirect through tx (mode 3) and through txh (mode 5) by turns */
+      if (ops % 64 === 0) obj.maps.cfg!.update(0, (ops >> 6) % 2 ? 5 : 3);
       switch (ops % 5) {
         case 0: tx.update(k, devmapVal(outs[(ops >> 2) % 3]!.ifindex)); break;
         case 1: tx.delete(k); break;
         case 2: tx.update(k, devmapVal(outs[(ops >> 3) % 3]!.ifindex, obj.progs.egress_filter!), BPF_EXIST); break;
-        case 3: txh.update(ops % 7, devmapVal(outs[ops % 3]!.ifindex)); break;
-        default: if (txh.lookup(ops % 7) !== null) txh.delete(ops % 7);
+        case 3: txh.update(k, devmapVal(outs[ops % 3]!.ifindex)); break;
+        default: if (txh.lookup(k) !== null) txh.delete(k);
       }
       ops++;
       if (ops % 16 === 0) await new Promise((r) => setImmediate(r));
@@ -69,6 +72,7 @@ test('entries replaced and deleted while 2 CPUs redirect: nothing lost, nothing 
     assert.equal(st.conserved, true);
     assert.equal(st.pool.free, st.pool.frames);
     assert.deepEqual(st.cpus.map((c) => c.bad_frees), [0, 0]);
+    assert.deepEqual(st.cpus.map((c) => c.gp_violations), [0, 0]);
   } finally {
     await rt.stop();
   }
@@ -114,6 +118,34 @@ test('unregistering a redirect target mid-stream', async () => {
     assert.equal(st.devices.find((d) => d.name === name)!.registered, false);
     assert.equal(st.conserved, true);
     assert.equal(st.pool.free, st.pool.frames);
+    assert.deepEqual(st.cpus.map((c) => c.gp_violations), [0, 0]);
+  } finally {
+    await rt.stop();
+  }
+});
+
+test('deleting a device an injection is feeding ends the injection; a second delete of the pair is refused', async () => {
+  const rt = await Runtime.start({ cpus: 2 });
+  try {
+    const [a, b] = rt.createVeth('dia', 'dib', { rxQueues: 2 });
+    const sending = a.inject({ count: 5_000_000, flows: 16 });
+    while (a.stats().rx_packets < 1000) await new Promise((r) => setTimeout(r, 1));
+    const [first, second] = await Promise.allSettled([a.delete(), b.delete()]);
+    assert.equal(first.status, 'fulfilled');
+    assert.equal(second.status, 'rejected');
+    assert.equal((second as PromiseRejectedResult).reason.errno, ENODEV);
+    const r = await sending;
+    assert.equal(r.aborted, 'device down');
+    assert.ok(r.sent < 5_000_000);
+    /* a new device may take the freed queue rows and works */
+    const [c] = rt.createVeth('dic', 'did', { rxQueues: 2 });
+    await c.inject({ count: 100 });
+    assert.equal(await rt.quiesce(), true);
+    assert.equal(c.stats().stack, 100);
+    const st = await rt.stop();
+    assert.equal(st.conserved, true);
+    assert.equal(st.pool.free, st.pool.frames);
+    assert.equal(st.devices.find((d) => d.name === 'dia')!.injected, r.sent);
   } finally {
     await rt.stop();
   }

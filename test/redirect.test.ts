@@ -136,6 +136,45 @@ test('redirect path', async (t) => {
       new RegExp(`^prog ${s.obj.progs.xdp_redir!.id} on ifindex ${s.in0.ifindex}: EINVAL: map 'tx' \\(id \\d+\\) update from a program: a devmap can only be updated from user space`));
   });
 
+  await t.test('a program reads a devmap entry but cannot write it', async () => {
+    const s = await scene(rt, 'ro', 1);
+    s.obj.maps.tx!.update(0, devmapVal(s.outs[0]!.ifindex));
+    cfg(s, { 0: 6 });
+    await send(s, 3);
+    assert.equal(s.in0.stats().xdp_exception, 3);
+    assert.match(rt.stats().cpus[0]!.last_exception, /map 'tx' \(id \d+\): write into map forbidden/);
+    const v = s.obj.maps.tx!.lookup(0)!;
+    assert.equal(new DataView(v.buffer, v.byteOffset).getUint32(0, true), s.outs[0]!.ifindex);
+  });
+
+  await t.test('unknown flag bits win over the fallback action', async () => {
+    const s = await scene(rt, 'prec', 0);
+    cfg(s, { 0: 0, 1: 9, 2: (1 << 5) | XDP_PASS });
+    await send(s, 4);
+    cfg(s, { 0: 0, 1: 9, 2: 1 << 2 });
+    await send(s, 4);
+    const st = s.in0.stats();
+    assert.equal(st.xdp_aborted, 8);
+    assert.equal(st.xdp_pass, 0);
+  });
+
+  await t.test('broadcast records: to_ifindex of the key found (0 if none), map_index the key', async () => {
+    const s = await scene(rt, 'bcr', 2);
+    s.outs.forEach((o, i) => s.obj.maps.tx!.update(i, devmapVal(o.ifindex)));
+    await rt.setTracepoints(['xdp_redirect'], true);
+    rt.clearTraceEvents();
+    cfg(s, { 0: 0, 1: 1, 2: BPF_F_BROADCAST });
+    await send(s, 1);
+    cfg(s, { 0: 0, 1: 33, 2: BPF_F_BROADCAST });
+    await send(s, 1);
+    await rt.setTracepoints(['xdp_redirect'], false);
+    const e = rt.traceEvents('xdp_redirect');
+    assert.deepEqual(e.map((x) => [x.to_ifindex, x.map_index, x.map_id]), [[s.outs[1]!.ifindex, 1, s.obj.maps.tx!.id], [0, 33, s.obj.maps.tx!.id]]);
+    /* one xdp_devmap_xmit per target, the newest queue on the flush list first */
+    const x = rt.traceEvents('xdp_devmap_xmit');
+    assert.deepEqual(x.map((r) => r.to_ifindex), [s.outs[1]!.ifindex, s.outs[0]!.ifindex, s.outs[1]!.ifindex, s.outs[0]!.ifindex]);
+  });
+
   await t.test('success: xdp_redirect records, frames reach the target', async () => {
     const s = await scene(rt, 'ok', 1);
     const out = s.outs[0]!;

@@ -123,6 +123,7 @@ export class Cpu {
 
   /* The RCU call site: a CPU passes a quiescent state between NAPI polls. */
   quiescentState(): void {
+    this.ri.reset();
     this.qs++;
     Atomics.store(this.cpuctl, this.cpu * CC_WORDS + CC_QS, this.qs);
     this.ctr[CPU_QS] = this.qs;
@@ -307,10 +308,10 @@ export class Cpu {
   /** xdp_do_flush() plus the driver's own XDP_TX flush: at the end of every NAPI poll. */
   xdpDoFlush(): void {
     const list = this.txFlushList;
-    /* the end-of-poll send carries XDP_XMIT_FLUSH: it wakes the receiver (veth_xdp_flush) */
+    /* veth_poll(): xdp_do_flush() first, then its own XDP_TX bulk, whose send carries XDP_XMIT_FLUSH to wake the receiver */
+    this.devBulk.flush();
     for (let i = 0; i < this.txFlushLen; i++) this.xdpTxFlush(list[i]!, XDP_XMIT_FLUSH);
     this.txFlushLen = 0;
-    this.devBulk.flush();
     const c = this.ctr;
     c[CPU_FLUSHES]++;
     c[CPU_BAD_FREES] = this.pool.badFrees;

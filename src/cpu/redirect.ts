@@ -28,7 +28,7 @@ import {
 import { FM_DATA, FM_FLAGS, FM_INGRESS, FM_LEN, FM_METASIZE, FM_RXQ, FM_WORDS, FRAME_FLAG_HAS_FRAGS } from '../shared/frame-pool.ts';
 import { DS_REGISTERED, DS_UP, DT_FEATURES, DT_HARD_HEADER_LEN, DT_MTU, DT_STATE, DT_WORDS } from '../shared/layout.ts';
 import {
-  DEV_CLONES, DR_BROADCAST_EMPTY, DR_DEVMAP_PROG_ABORTED, DR_DEVMAP_PROG_DROP, DR_DEVMAP_XMIT_ERR, devRow,
+  CPU_GP_VIOLATIONS, DEV_CLONES, DR_BROADCAST_EMPTY, DR_DEVMAP_PROG_ABORTED, DR_DEVMAP_PROG_DROP, DR_DEVMAP_XMIT_ERR, devRow,
 } from '../shared/counters.ts';
 import { TP_XDP_DEVMAP_XMIT, TP_XDP_EXCEPTION, TP_XDP_REDIRECT, TP_XDP_REDIRECT_ERR } from '../shared/trace.ts';
 import type { DevMap } from '../maps/devmap.ts';
@@ -38,11 +38,17 @@ import type { Cpu } from './cpu.ts';
 export const INT_MAX = 0x7fffffff;
 const ACTION_MASK = 3; /* XDP_ABORTED | XDP_DROP | XDP_PASS | XDP_TX */
 
-/** struct bpf_redirect_info: what the helper found, for xdp_do_redirect() to use. */
+/**
+ * struct bpf_redirect_info: what the helper found, for xdp_do_redirect() to
+ * use. Cleared after every NAPI poll, as the kernel clears it for each
+ * softirq run (bpf_net_ctx_set): it never outlives the poll's grace period.
+ */
 export class RedirectInfo {
   tgtIndex = 0;
   /** the devmap entry (record index), -1 for none */
   tgtValue = -1;
+  /** the record's generation at lookup (checked at use: it must not have been reused) */
+  tgtGen = 0;
   mapId = 0;
   mapType = BPF_MAP_TYPE_UNSPEC;
   flags = 0;
@@ -50,6 +56,17 @@ export class RedirectInfo {
   dtab: DevMap | null = null;
   /** ri->map: set only for a broadcast */
   map: DevMap | null = null;
+
+  reset(): void {
+    this.tgtIndex = 0;
+    this.tgtValue = -1;
+    this.tgtGen = 0;
+    this.mapId = 0;
+    this.mapType = BPF_MAP_TYPE_UNSPEC;
+    this.flags = 0;
+    this.dtab = null;
+    this.map = null;
+  }
 }
 
 /*
@@ -75,6 +92,7 @@ export function redirectDevmap(ri: RedirectInfo, map: DevMap, key: number, flags
   }
   const rec = map.lookupRec(key >>> 0);
   ri.tgtValue = rec;
+  if (rec >= 0) ri.tgtGen = map.recGen(rec);
   if (rec < 0 && (flags & BPF_F_BROADCAST) === 0) {
     ri.mapId = INT_MAX;
     ri.mapType = BPF_MAP_TYPE_UNSPEC;
@@ -248,6 +266,7 @@ export function xdpEnqueue(c: Cpu, dev: number, fd: number, devRx: number, progI
 }
 
 function xdpFwdCheck(c: Cpu, dev: number, fd: number): number {
+  if (!(dev > 0 && dev < c.devs.maxDevices)) return -EINVAL; /* cannot happen: entries hold registered devices */
   const t = c.devs.devtab;
   const d = dev * DT_WORDS;
   const features = Atomics.load(t, d + DT_FEATURES);
@@ -312,7 +331,10 @@ export function xdpDoRedirect(c: Cpu, fd: number, devRx: number, progId: number)
         err = c.devBulk.enqueueMulti(fd, devRx, map, (flags & BPF_F_EXCLUDE_INGRESS) !== 0);
       } else {
         toIfindex = dtab!.recIfindex(fwd);
-        err = xdpEnqueue(c, toIfindex, fd, devRx, dtab!.recProg(fwd));
+        const progId2 = dtab!.recProg(fwd);
+        /* the entry must be the one the helper found: nothing may reuse it within the poll */
+        if (dtab!.recGen(fwd) !== ri.tgtGen) c.ctr[CPU_GP_VIOLATIONS]++;
+        err = xdpEnqueue(c, toIfindex, fd, devRx, progId2);
       }
       break;
     case BPF_MAP_TYPE_UNSPEC:

@@ -268,6 +268,12 @@ export class DeviceRegistry {
     return Atomics.load(this.global, G_RXQ_GEN);
   }
 
+  /** Start of unregister: the device is down and no longer registered (dev_get_by_index() fails). */
+  unlist(dev: string | number): void {
+    const d = this.get(dev);
+    this.setWord(d.ifindex, DT_STATE, 0);
+  }
+
   /** Second half: the device is gone; its name is free, its ifindex is never given again. */
   forget(dev: string | number): void {
     const d = this.get(dev);

@@ -47,6 +47,8 @@ export interface InjectResult {
   sent: number;
   /** frames dropped because their ring was full (only with dropWhenFull) */
   dropped: number;
+  /** present when the injection ended early: the device went down (or was deleted), or the runtime stopped */
+  aborted?: 'device down' | 'runtime stopped';
 }
 
 const BATCH = 64;
@@ -111,9 +113,11 @@ export class TrafficSource {
     let dropped = 0;
     let made = 0;
     let idleSince = 0;
+    let aborted: InjectResult['aborted'];
     while (made < count || pending() > 0) {
-      if (this.aborted) {
-        /* stop() is under way: give back what is staged, say what was sent */
+      /* stop() under way, or the device down or being deleted: give back what is staged, say what was sent */
+      if (this.aborted || !isUp()) {
+        aborted = this.aborted ? 'runtime stopped' : 'device down';
         for (let qi = 0; qi < nq; qi++) for (let i = 0; i < stagingLen[qi]!; i++) this.pool.free(staging[qi]![i]!);
         break;
       }
@@ -180,6 +184,6 @@ export class TrafficSource {
       }
     }
     this.pool.flushReturns();
-    return { sent, dropped };
+    return aborted ? { sent, dropped, aborted } : { sent, dropped };
   }
 }

@@ -33,7 +33,7 @@ import {
 } from '../shared/uapi.ts';
 import { MapBase, ValueCache, allocShared, mapShared, u32Key } from './common.ts';
 import type { BpfMap, MapKey, MapShared, MapSpecChecked } from './map.ts';
-import { MapValue } from './value.ts';
+import { ReadOnlyMapValue, type MapValue } from './value.ts';
 
 /* DEV_CREATE_FLAG_MASK; the kernel adds BPF_F_RDONLY_PROG itself */
 const DEV_CREATE_FLAG_MASK = BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY;
@@ -50,6 +50,7 @@ export const R_PROG = 1;
 export const R_KEY = 2;
 export const R_NEXT = 3;   /* record+1 of the next in the chain (DEVMAP_HASH), 0: end */
 export const R_STATE = 4;  /* RS_* */
+export const R_GEN = 5;    /* bumped each time the record is given to a new entry */
 export const REC_WORDS = 8;
 
 const RS_FREE = 0;
@@ -126,8 +127,10 @@ export class DevMap extends MapBase implements BpfMap {
   readonly nrecords: number;
   private readonly sab: SharedArrayBuffer;
   private readonly values: ValueCache;
-  private readonly u32: Uint32Array;
-  private readonly u64: BigUint64Array;
+  /* this thread's copies of entry values, for programs (never shared with another thread) */
+  private readonly copies: SharedArrayBuffer;
+  private readonly copyU32: Uint32Array;
+  private readonly copyU64: BigUint64Array;
   /* the writer's state (the control plane's instance only) */
   private control: DevmapControl = NO_CONTROL;
   /** why the last user-space call failed, for MapHandle's message ('' after a success) */
@@ -145,8 +148,9 @@ export class DevMap extends MapBase implements BpfMap {
     this.slotBase = HDR;
     this.recBase = HDR + (this.isHash ? this.nbuckets : this.maxEntries);
     this.values = new ValueCache(this.nrecords);
-    this.u32 = new Uint32Array(this.sab, 0, Math.floor(this.sab.byteLength / 4));
-    this.u64 = new BigUint64Array(this.sab, 0, Math.floor(this.sab.byteLength / 8));
+    this.copies = new SharedArrayBuffer(8 * this.nrecords);
+    this.copyU32 = new Uint32Array(this.copies);
+    this.copyU64 = new BigUint64Array(this.copies);
   }
 
   get sysValueSize(): number {
@@ -179,6 +183,10 @@ export class DevMap extends MapBase implements BpfMap {
   recIfindex(rec: number): number {
     return Atomics.load(this.a, this.recBase + rec * REC_WORDS + R_IFINDEX);
   }
+  /** The record's generation: a CPU that finds it changed used a record after its grace period. */
+  recGen(rec: number): number {
+    return Atomics.load(this.a, this.recBase + rec * REC_WORDS + R_GEN);
+  }
   recProg(rec: number): number {
     return Atomics.load(this.a, this.recBase + rec * REC_WORDS + R_PROG);
   }
@@ -196,7 +204,11 @@ export class DevMap extends MapBase implements BpfMap {
     return Atomics.load(this.a, this.recBase + rec * REC_WORDS + R_NEXT) - 1;
   }
 
-  /** bpf_map_lookup_elem() from a program: the entry's struct bpf_devmap_val (read-only to programs). */
+  /**
+   * bpf_map_lookup_elem() from a program: the entry's struct bpf_devmap_val,
+   * read-only (the kernel marks devmaps BPF_F_RDONLY_PROG): a per-thread
+   * copy refreshed at each lookup, whose setters throw.
+   */
   lookupElem(key: MapKey, _cpu: number): MapValue | null {
     const k = u32Key(key);
     if (k < 0) throw this.badKey('lookup', key);
@@ -204,9 +216,11 @@ export class DevMap extends MapBase implements BpfMap {
     if (r < 0) return null;
     let v = this.values.get(r);
     if (v === null) {
-      v = new MapValue(this.sab, 4 * (this.recBase + r * REC_WORDS), this.valueSize, this.u32, this.u64);
+      v = new ReadOnlyMapValue(this.copies, 8 * r, this.valueSize, this.copyU32, this.copyU64, `map '${this.name}' (id ${this.id})`);
       this.values.set(r, v);
     }
+    this.copyU32[2 * r] = this.recIfindex(r);
+    this.copyU32[2 * r + 1] = this.recProg(r);
     return v;
   }
 
@@ -289,6 +303,7 @@ export class DevMap extends MapBase implements BpfMap {
     Atomics.store(a, o + R_KEY, key | 0);
     Atomics.store(a, o + R_NEXT, 0);
     Atomics.store(a, o + R_STATE, RS_LIVE);
+    Atomics.add(a, o + R_GEN, 1);
     return r;
   }
 

@@ -17,7 +17,7 @@
  * MapValue after the element was deleted or replaced may see it change,
  * as with a preallocated kernel htab element.
  */
-import { EINVAL, XdpsimError } from '../shared/errno.ts';
+import { EACCES, EINVAL, XdpsimError } from '../shared/errno.ts';
 
 const TWO32 = 4294967296;
 
@@ -104,4 +104,27 @@ function misaligned(off: number, size: number, valueSize: number): XdpsimError {
   return new XdpsimError(EINVAL,
     `atomic u${size * 8} access at offset ${off} of a ${valueSize}-byte map value: ` +
     `must be ${size}-byte aligned and inside the value`);
+}
+
+/**
+ * A value of a map programs may only read (BPF_F_RDONLY_PROG, as the kernel
+ * sets on devmaps): a private copy, refreshed at each lookup, whose setters
+ * throw as the verifier would refuse the store ("write into map forbidden").
+ */
+export class ReadOnlyMapValue extends MapValue {
+  private readonly what: string;
+  constructor(buffer: SharedArrayBuffer, byteOffset: number, size: number, u32: Uint32Array, u64: BigUint64Array, what: string) {
+    super(buffer, byteOffset, size, u32, u64);
+    this.what = what;
+  }
+  private refuse(): never {
+    throw new XdpsimError(EACCES, `${this.what}: write into map forbidden (the map is read-only to programs)`);
+  }
+  override setU8(_off: number, _v: number): void { this.refuse(); }
+  override setU16(_off: number, _v: number): void { this.refuse(); }
+  override setU32(_off: number, _v: number): void { this.refuse(); }
+  override setU64(_off: number, _v: number): void { this.refuse(); }
+  override addU64(_off: number, _n: number): void { this.refuse(); }
+  override atomicAddU32(_off: number, _n: number): number { return this.refuse(); }
+  override atomicAddU64(_off: number, _n: number): number { return this.refuse(); }
 }
