@@ -261,7 +261,12 @@ export class DevMap extends MapBase implements BpfMap {
       this.free = [];
       for (let r = this.nrecords - 1; r >= 0; r--) if (this.a[this.rec(r) + R_STATE] === RS_FREE) this.free.push(r);
     }
-    if (this.free.length === 0) this.reclaim();
+    /*
+     * Reuse the most recently retired record whose grace period is over
+     * first: a record comes back as soon as it may, so a grace-period bug
+     * shows at once (as gp_violations) instead of hiding behind a long free list.
+     */
+    this.reclaim();
     if (this.free.length === 0) {
       /* every spare record waits for a grace period: wait for it (bounded) */
       const end = Date.now() + 2000;
