@@ -72,3 +72,26 @@ test('MpscRing: 4 producer threads, every descriptor exactly once and in per-pro
   assert.ok(res.some((r) => r.full > 0));
   await Promise.all(workers.map((w) => w.terminate()));
 });
+
+test('both rings keep working across the int32 wrap of their indexes', () => {
+  for (const mpsc of [false, true]) {
+    const sab = createRingBuffer(8, mpsc);
+    const a = new Int32Array(sab);
+    a[0] = a[1] = 0x7ffffffa; /* 6 steps before 2^31 */
+    const src = new Int32Array(8);
+    const dst = new Int32Array(8);
+    let next = 0;
+    let expect = 0;
+    for (let round = 0; round < 10; round++) {
+      for (let i = 0; i < 5; i++) src[i] = next++;
+      const put = mpsc ? new MpscRing(sab).produce(src, 0, 5) : new SpscRing(sab).produce(src, 5);
+      assert.equal(put, 5);
+      const r = mpsc ? new MpscRing(sab) : new SpscRing(sab);
+      assert.equal(r.count(), 5);
+      const got = r.consume(dst, 8);
+      assert.equal(got, 5);
+      for (let i = 0; i < 5; i++) assert.equal(dst[i], expect++);
+    }
+    assert.ok(a[0]! < 0, 'the producer index went past 2^31');
+  }
+});
