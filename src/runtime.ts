@@ -19,7 +19,7 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { Logger } from 'pino';
 import {
-  CC_BELL, CC_QS, CC_RXQ_SEEN, CC_SLEEPING, CC_STATE, CC_WORDS, CS_STOP, CS_STOPPED, DEFAULT_LIMITS, DEVICE_KIND_NAMES, DS_UP, DT_FEATURES,
+  CC_BELL, CC_RXQ_SEEN, CC_SLEEPING, CC_STATE, CC_WORDS, CS_STOP, CS_STOPPED, DEFAULT_LIMITS, DEVICE_KIND_NAMES, DS_UP, DT_FEATURES,
   DT_KIND, DT_MTU, DT_PROG, DT_STATE, createSharedState, makeClock, readExcNote, type RuntimeLimits, type SharedState,
 } from './shared/layout.ts';
 import { FramePool, countFreeFrames, countFramesInUse } from './shared/frame-pool.ts';
@@ -36,6 +36,7 @@ import { DeviceRegistry, type DeviceInfo, type DeviceOptions } from './driver/re
 import { TrafficSource, type InjectOptions, type InjectResult } from './driver/source.ts';
 import { createMapShared, objName, openMap, type MapShared } from './maps/map.ts';
 import { DevMap, type DevmapControl } from './maps/devmap.ts';
+import { Rcu, type RcuStats } from './shared/rcu.ts';
 import { MapHandle } from './maps/handle.ts';
 import { isMapDef, isProgDef, type XdpSection } from './cpu/program.ts';
 import type { CpuApi } from './cpu/worker.ts';
@@ -128,6 +129,8 @@ export interface Stats {
   pool: { frames: number; free: number; in_use: number };
   /** every injected frame is accounted for: in_flight equals the frames the pool has out (exact at rest) */
   conserved: boolean;
+  /** grace periods, their latency, callbacks */
+  rcu: RcuStats;
 }
 
 function emptyReasons(): Record<DropReason, number> {
@@ -183,6 +186,7 @@ export class Runtime extends EventEmitter {
   private readonly devmaps: DevMap[] = [];
   private readonly unregistering = new Set<number>();
   private readonly deadCpus = new Set<number>();
+  readonly rcu: Rcu;
   readonly devmapControl: DevmapControl;
   private readonly kept: TraceEvent[] = [];
   private readonly traceKeep: number;
@@ -218,11 +222,13 @@ export class Runtime extends EventEmitter {
     this.shared = createSharedState(limits, (l) => traceRingBytes(l.traceRingSize), (l) => tapRingBytes(l.tapRingSize, l.frameSize));
     this.cpuctl = new Int32Array(this.shared.cpuctl);
     this.clock = makeClock(this.shared.epochMs);
+    this.rcu = new Rcu(this.shared.cpuctl, this.shared.global, cpus, this.deadCpus);
     this.devmapControl = {
       devOk: (ifindex) => this.devices.has(ifindex) && !this.devices.get(ifindex)!.deleted && !this.unregistering.has(ifindex),
       progSection: (id) => this.progs.get(id)?.section,
-      gpSnapshot: () => this.gpSnapshot(),
-      gpExpired: (snap) => this.gpExpired(snap),
+      gpSnapshot: () => this.rcu.snapshot(),
+      gpExpired: (snap) => this.rcu.expired(snap),
+      gpWaitBlocking: (snap, maxMs) => this.rcu.synchronizeBlocking(snap, maxMs),
     };
     /* the control plane is the last home of the pool and counts in block `cpus` */
     this.pool = new FramePool(this.shared.pool, cpus);
@@ -378,28 +384,19 @@ export class Runtime extends EventEmitter {
     return new MapHandle(m);
   }
 
-  /* Grace periods, for now by polling the CPUs' quiescent-state counters (the RCU engine will wait properly). */
-  private gpSnapshot(): Int32Array {
-    const s = new Int32Array(this.cpus);
-    for (let c = 0; c < this.cpus; c++) s[c] = Atomics.load(this.cpuctl, c * CC_WORDS + CC_QS);
-    return s;
+  /** synchronize_rcu(): wait until every CPU has passed a quiescent state or slept (src/shared/rcu.ts). */
+  synchronizeRcu(): Promise<void> {
+    return this.rcu.synchronize();
   }
 
-  private gpExpired(snap: Int32Array): boolean {
-    for (let c = 0; c < snap.length; c++) {
-      const o = c * CC_WORDS;
-      if (this.deadCpus.has(c)) continue;
-      if (Atomics.load(this.cpuctl, o + CC_QS) === snap[c]
-        && Atomics.load(this.cpuctl, o + CC_SLEEPING) === 0
-        && Atomics.load(this.cpuctl, o + CC_STATE) !== CS_STOPPED) return false;
-    }
-    return true;
+  /** call_rcu(): run fn on the main thread after a grace period, in order. */
+  callRcu(fn: () => void): void {
+    this.rcu.call(fn);
   }
 
-  /** Wait until every CPU has passed a quiescent state or slept (synchronize_rcu, by polling). */
-  async synchronizeCpus(): Promise<void> {
-    const snap = this.gpSnapshot();
-    while (!this.gpExpired(snap)) await new Promise((r) => setTimeout(r, 1));
+  /** rcu_barrier(): wait until every queued callRcu callback has run. */
+  rcuBarrier(): Promise<void> {
+    return this.rcu.barrier();
   }
 
   /**
@@ -436,7 +433,7 @@ export class Runtime extends EventEmitter {
       if (seen) break;
       await new Promise((r) => setTimeout(r, 1));
     }
-    await this.synchronizeCpus();
+    await this.rcu.synchronize();
     victims.forEach((v, i) => {
       for (const q of queues[i]!) this.purgeQueue(q, v.ifindex, DR_UNREGISTERED);
       this.registry.freeQueues(queues[i]!);
@@ -608,7 +605,7 @@ export class Runtime extends EventEmitter {
     const free = countFreeFrames(this.shared.pool);
     /* after stop() nothing may be in flight: every frame is back in the pool */
     const rest = !this.stopped || inUse === 0;
-    return { cpus, devices, totals, pool: { frames, free, in_use: inUse }, conserved: totals.in_flight === inUse && free + inUse === frames && rest };
+    return { cpus, devices, totals, pool: { frames, free, in_use: inUse }, conserved: totals.in_flight === inUse && free + inUse === frames && rest, rcu: this.rcu.stats() };
   }
 
   private assertRunning(): void {

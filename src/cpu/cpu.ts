@@ -28,6 +28,7 @@ import {
 } from '../shared/counters.ts';
 import { TP_XDP_BULK_TX, TP_XDP_EXCEPTION, TraceWriter } from '../shared/trace.ts';
 import { TapRing } from '../shared/tap.ts';
+import { rcuWakeWriters } from '../shared/rcu.ts';
 import { NetDevices } from '../driver/netdev.ts';
 import { XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, DEV_MAP_BULK_SIZE, XDP_XMIT_FLUSH } from '../shared/uapi.ts';
 import { SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE } from '../shared/frame-pool.ts';
@@ -51,7 +52,7 @@ export class Cpu {
   private readonly tap: TapRing;
   private readonly excNote: SharedArrayBuffer;
   private readonly cpuctl: Int32Array;
-  private readonly global: Int32Array;
+  readonly global: Int32Array;
   private readonly rxqtab: Int32Array;
   private readonly ctx = new XdpMd();
   private readonly batch: Int32Array;
@@ -121,12 +122,13 @@ export class Cpu {
     return work;
   }
 
-  /* The RCU call site: a CPU passes a quiescent state between NAPI polls. */
+  /* RCU (src/shared/rcu.ts): a CPU passes a quiescent state between NAPI polls, and wakes writers waiting for one. */
   quiescentState(): void {
     this.ri.reset();
     this.qs++;
     Atomics.store(this.cpuctl, this.cpu * CC_WORDS + CC_QS, this.qs);
     this.ctr[CPU_QS] = this.qs;
+    rcuWakeWriters(this.global);
   }
 
   /** One NAPI poll of global RX queue q: at most `budget` frames, then xdp_do_flush(). */

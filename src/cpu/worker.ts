@@ -23,6 +23,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { CC_BELL, CC_SLEEPING, CC_STATE, CC_WORDS, CS_RUNNING, CS_STOP, CS_STOPPED, makeClock, type SharedState } from '../shared/layout.ts';
 import { CPU_SLEEPS, CPU_WAKEUPS } from '../shared/counters.ts';
 import { TP_COUNT } from '../shared/trace.ts';
+import { rcuWakeWriters } from '../shared/rcu.ts';
 import { openMap, type MapShared } from '../maps/map.ts';
 import { Cpu } from './cpu.ts';
 import { setHelperContext } from './helpers.ts';
@@ -101,6 +102,8 @@ function sleep(): void {
     return;
   }
   core.ctr[CPU_SLEEPS]++;
+  /* asleep is an extended quiescent state: a writer waiting for a grace period need not wait for us */
+  rcuWakeWriters(core.global);
   const r = Atomics.waitAsync(cc, base + CC_BELL, seq);
   if (!r.async) {
     Atomics.store(cc, base + CC_SLEEPING, 0);

@@ -67,6 +67,8 @@ export interface DevmapControl {
   gpSnapshot(): Int32Array;
   /** true once every CPU has passed a quiescent state, or slept, since `snap` */
   gpExpired(snap: Int32Array): boolean;
+  /** block (Atomics.wait) until the grace period of `snap` ends, at most maxMs; false on timeout */
+  gpWaitBlocking(snap: Int32Array, maxMs: number): boolean;
 }
 
 /* A control for maps used without a runtime: no devices, no programs, no CPUs. */
@@ -75,6 +77,7 @@ const NO_CONTROL: DevmapControl = {
   progSection: () => undefined,
   gpSnapshot: () => new Int32Array(0),
   gpExpired: () => true,
+  gpWaitBlocking: () => true,
 };
 
 export function devmapAllocCheck(attr: MapSpecChecked, fail: (errno: number, msg: string) => never): void {
@@ -267,14 +270,10 @@ export class DevMap extends MapBase implements BpfMap {
      * shows at once (as gp_violations) instead of hiding behind a long free list.
      */
     this.reclaim();
-    if (this.free.length === 0) {
-      /* every spare record waits for a grace period: wait for it (bounded) */
-      const end = Date.now() + 2000;
-      const nap = new Int32Array(new SharedArrayBuffer(4));
-      while (this.free.length === 0 && Date.now() < end) {
-        Atomics.wait(nap, 0, 0, 1);
-        this.reclaim();
-      }
+    if (this.free.length === 0 && this.dead.length > 0) {
+      /* every spare record waits for a grace period: wait for the oldest one's (bounded) */
+      this.control.gpWaitBlocking(this.dead[0]!.snap, 2000);
+      this.reclaim();
     }
     const r = this.free.pop();
     return r === undefined ? -1 : r;

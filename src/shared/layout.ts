@@ -79,6 +79,8 @@ export const RQ_WORDS = 4;
 /* global words */
 export const G_RXQ_GEN = 0;
 export const G_EPOCH_SET = 1;
+export const G_GP_WAITERS = 2; /* writers waiting for a grace period (src/shared/rcu.ts) */
+export const G_GP_WAKE = 3;    /* bumped by a CPU passing a quiescent state while writers wait */
 export const G_WORDS = 16;
 
 /* per-CPU control words */
