@@ -24,7 +24,7 @@ import {
 } from './shared/layout.ts';
 import { FramePool, countFreeFrames, countFramesInUse } from './shared/frame-pool.ts';
 import {
-  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_POLLS, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
+  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_POLLS, CPU_RCU_CHECKED, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
   DEV_COUNTER_NAMES, DEV_FIXED, DROP_REASONS, DR_SHUTDOWN, DR_UNREGISTERED, DEV_DROPS, cpuCounters, devRow,
   type DevCounterName, type DropReason,
 } from './shared/counters.ts';
@@ -36,7 +36,7 @@ import { DeviceRegistry, type DeviceInfo, type DeviceOptions } from './driver/re
 import { TrafficSource, type InjectOptions, type InjectResult } from './driver/source.ts';
 import { createMapShared, objName, openMap, type MapShared } from './maps/map.ts';
 import { DevMap, type DevmapControl } from './maps/devmap.ts';
-import { Rcu, type RcuStats } from './shared/rcu.ts';
+import { RCU_FAULTS, Rcu, type RcuFault, type RcuStats } from './shared/rcu.ts';
 import { MapHandle } from './maps/handle.ts';
 import { isMapDef, isProgDef, type XdpSection } from './cpu/program.ts';
 import type { CpuApi } from './cpu/worker.ts';
@@ -52,6 +52,10 @@ export interface RuntimeOptions extends Partial<Omit<RuntimeLimits, 'cpus'>> {
   drainTimeoutMs?: number;
   /** how long stop() waits for a CPU to leave its poll before terminating its thread (ms, default 5000) */
   stopTimeoutMs?: number;
+  /** start with the RCU read-side check on (see setRcuChecking) */
+  rcuCheck?: boolean;
+  /** plant bugs for this run, to prove the checks catch them: 'no-gp', 'short-gp', 'early-qs', 'flush-outside' */
+  inject?: RcuFault[];
 }
 
 export interface ProgHandle {
@@ -104,8 +108,10 @@ export interface CpuStats {
   bad_frees: number;
   trace_lost: number;
   tap_lost: number;
-  /** devmap entries found reused between a CPU's lookup and its use (a grace-period bug; always 0) */
+  /** devmap entries found reused between a CPU's lookup and its use, or by the read-side check (a grace-period bug; always 0) */
   gp_violations: number;
+  /** records the read-side check validated */
+  rcu_checked: number;
   sleeping: boolean;
   /** the message of the last exception a program threw on this CPU ('' if none) */
   last_exception: string;
@@ -187,6 +193,8 @@ export class Runtime extends EventEmitter {
   private readonly unregistering = new Set<number>();
   private readonly deadCpus = new Set<number>();
   readonly rcu: Rcu;
+  private readonly faults: RcuFault[];
+  private readonly rcuCheckAtStart: boolean;
   readonly devmapControl: DevmapControl;
   private readonly kept: TraceEvent[] = [];
   private readonly traceKeep: number;
@@ -222,7 +230,10 @@ export class Runtime extends EventEmitter {
     this.shared = createSharedState(limits, (l) => traceRingBytes(l.traceRingSize), (l) => tapRingBytes(l.tapRingSize, l.frameSize));
     this.cpuctl = new Int32Array(this.shared.cpuctl);
     this.clock = makeClock(this.shared.epochMs);
-    this.rcu = new Rcu(this.shared.cpuctl, this.shared.global, cpus, this.deadCpus);
+    for (const f of o.inject ?? []) if (!RCU_FAULTS.includes(f)) throw new XdpsimError(EINVAL, `inject '${f}': one of ${RCU_FAULTS.join(', ')}`);
+    this.faults = [...(o.inject ?? [])];
+    this.rcuCheckAtStart = o.rcuCheck ?? false;
+    this.rcu = new Rcu(this.shared.cpuctl, this.shared.global, cpus, this.deadCpus, this.faults);
     this.devmapControl = {
       devOk: (ifindex) => this.devices.has(ifindex) && !this.devices.get(ifindex)!.deleted && !this.unregistering.has(ifindex),
       progSection: (id) => this.progs.get(id)?.section,
@@ -301,6 +312,8 @@ export class Runtime extends EventEmitter {
         w.off('exit', onExit[cpu]!);
       });
     }
+    if (this.faults.length > 0) await Promise.all(this.apis.map((a) => a.setFaults(this.faults)));
+    if (this.rcuCheckAtStart) await this.setRcuChecking(true);
     this.collector = setInterval(() => this.collect(), 10);
     this.collector.unref();
   }
@@ -382,6 +395,15 @@ export class Runtime extends EventEmitter {
     const m = openMap(createMapShared(spec, this.nextMapId++, this.cpus));
     this.adoptMap(m);
     return new MapHandle(m);
+  }
+
+  /**
+   * The RCU read-side check: each CPU validates every devmap record it
+   * dereferenced during a poll (generation, poison) before it reports its
+   * quiescent state, and counts violations (stats().cpus[].gp_violations).
+   */
+  async setRcuChecking(on: boolean): Promise<void> {
+    await Promise.all(this.apis.map((a) => a.setRcuCheck(on)));
   }
 
   /** synchronize_rcu(): wait until every CPU has passed a quiescent state or slept (src/shared/rcu.ts). */
@@ -560,7 +582,7 @@ export class Runtime extends EventEmitter {
       cpus.push({
         cpu: c, polls: b[CPU_POLLS]!, flushes: b[CPU_FLUSHES]!, qs: b[CPU_QS]!, sleeps: b[CPU_SLEEPS]!,
         wakeups: b[CPU_WAKEUPS]!, bad_frees: b[CPU_BAD_FREES]!, trace_lost: b[CPU_TRACE_LOST]!, tap_lost: b[CPU_TAP_LOST]!,
-        gp_violations: b[CPU_GP_VIOLATIONS]!,
+        gp_violations: b[CPU_GP_VIOLATIONS]!, rcu_checked: b[CPU_RCU_CHECKED]!,
         sleeping: Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) !== 0,
         last_exception: readExcNote(this.shared.excNote[c]!),
       });

@@ -20,7 +20,7 @@ import {
   RQ_CPU, RQ_IFINDEX, RQ_INDEX, RQ_WORDS, writeExcNote, type SharedState,
 } from '../shared/layout.ts';
 import {
-  CPU_BAD_FREES, CPU_FLUSHES, CPU_POLLS, CPU_QS, CPU_TAP_LOST, CPU_TRACE_LOST, DEV_DROPS, DEV_FIXED,
+  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_POLLS, CPU_RCU_CHECKED, CPU_QS, CPU_TAP_LOST, CPU_TRACE_LOST, DEV_DROPS, DEV_FIXED,
   DEV_RX_BYTES, DEV_RX_PACKETS, DEV_STACK, DEV_XDP_ABORTED, DEV_XDP_DROP, DEV_XDP_EXCEPTION,
   DEV_XDP_INVALID, DEV_XDP_PASS, DEV_XDP_REDIRECT, DEV_XDP_TX, DEV_XDP_TX_ERR, DEV_XDP_TX_SENT,
   DR_DEV_READY, DR_XDP_ABORTED, DR_XDP_DROP, DR_XDP_EXCEPTION, DR_XDP_INVALID_ACTION, DR_REDIRECT_ERR,
@@ -65,6 +65,9 @@ export class Cpu {
   private queues: Int32Array = new Int32Array(0);
   private rxqGen = -1;
   private qs = 0;
+  /* planted faults (src/shared/rcu.ts RCU_FAULTS): off unless a run asks for them */
+  faultEarlyQs = false;
+  faultFlushOutside = false;
 
   constructor(cpu: number, shared: SharedState, clock: () => number) {
     const l = shared.limits;
@@ -118,13 +121,26 @@ export class Cpu {
     for (let i = 0; i < qs.length; i++) {
       work += this.napiPoll(qs[i]!);
       this.quiescentState();
+      /* planted fault: the bulk queues flushed after the quiescent state */
+      if (this.faultFlushOutside) this.xdpDoFlush();
     }
     return work;
   }
 
   /* RCU (src/shared/rcu.ts): a CPU passes a quiescent state between NAPI polls, and wakes writers waiting for one. */
   quiescentState(): void {
+    const chk = this.ri.check;
+    if (chk !== null) {
+      this.ctr[CPU_GP_VIOLATIONS] += chk.validate();
+      this.ctr[CPU_RCU_CHECKED] = chk.checked;
+      /* everything from lookup to flush happens inside one poll: a bulk queue still pending here would outlive the grace period */
+      if (this.devBulk.pending() !== 0 || this.txFlushLen !== 0) this.ctr[CPU_GP_VIOLATIONS]++;
+    }
     this.ri.reset();
+    this.reportQs();
+  }
+
+  private reportQs(): void {
     this.qs++;
     Atomics.store(this.cpuctl, this.cpu * CC_WORDS + CC_QS, this.qs);
     this.ctr[CPU_QS] = this.qs;
@@ -165,9 +181,11 @@ export class Cpu {
         meta[fd * FM_WORDS + FM_INGRESS] = ifindex;
         meta[fd * FM_WORDS + FM_RXQ] = rxq;
         this.runXdp(progId, fd, ifindex, rxq, row, tapOn);
+        /* planted fault: a quiescent state reported in the middle of the poll */
+        if (this.faultEarlyQs && i === n >> 1) this.reportQs();
       }
     }
-    this.xdpDoFlush();
+    if (!this.faultFlushOutside) this.xdpDoFlush();
     this.pool.flushReturns();
     return n;
   }

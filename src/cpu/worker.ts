@@ -27,6 +27,7 @@ import { rcuWakeWriters } from '../shared/rcu.ts';
 import { openMap, type MapShared } from '../maps/map.ts';
 import { Cpu } from './cpu.ts';
 import { setHelperContext } from './helpers.ts';
+import { RcuCheck } from './redirect.ts';
 import { isMapDef, isProgDef } from './program.ts';
 
 export interface WorkerInit {
@@ -62,6 +63,15 @@ export const cpuApi = {
       }
     }
     return seen;
+  },
+  /** Turn the RCU read-side check on or off on this CPU. */
+  setRcuCheck(on: boolean): void {
+    core.ri.check = on ? (core.ri.check ?? new RcuCheck()) : null;
+  },
+  /** Plant CPU-side faults (early-qs, flush-outside) for a run. */
+  setFaults(faults: string[]): void {
+    core.faultEarlyQs = faults.includes('early-qs');
+    core.faultFlushOutside = faults.includes('flush-outside');
   },
   /** Enable or disable a tracepoint on this CPU. */
   setTracepoint(tp: number, on: boolean): void {

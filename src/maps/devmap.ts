@@ -53,9 +53,11 @@ export const R_STATE = 4;  /* RS_* */
 export const R_GEN = 5;    /* bumped each time the record is given to a new entry */
 export const REC_WORDS = 8;
 
-const RS_FREE = 0;
-const RS_LIVE = 1;
-const RS_DEAD = 2;         /* out of the map, waiting for a grace period */
+export const RS_FREE = 0;
+export const RS_LIVE = 1;
+export const RS_DEAD = 2;  /* out of the map, waiting for a grace period */
+/* what a freed record holds until it is reused: a reader that sees it used a record after its grace period */
+export const DEVMAP_POISON = 0x6b6b6b6b;
 
 /** What a devmap's writer needs from the runtime: devices, programs, grace periods. */
 export interface DevmapControl {
@@ -190,6 +192,13 @@ export class DevMap extends MapBase implements BpfMap {
   recGen(rec: number): number {
     return Atomics.load(this.a, this.recBase + rec * REC_WORDS + R_GEN);
   }
+  /** Read-side check: the record is still the one of generation `gen`, live or retired but not freed. */
+  recValid(rec: number, gen: number): boolean {
+    const o = this.recBase + rec * REC_WORDS;
+    const a = this.a;
+    return Atomics.load(a, o + R_GEN) === gen && Atomics.load(a, o + R_STATE) !== RS_FREE
+      && Atomics.load(a, o + R_IFINDEX) !== DEVMAP_POISON;
+  }
   recProg(rec: number): number {
     return Atomics.load(this.a, this.recBase + rec * REC_WORDS + R_PROG);
   }
@@ -252,7 +261,12 @@ export class DevMap extends MapBase implements BpfMap {
     const keep: { rec: number; snap: Int32Array }[] = [];
     for (const d of this.dead) {
       if (this.control.gpExpired(d.snap)) {
-        Atomics.store(this.a, this.rec(d.rec) + R_STATE, RS_FREE);
+        /* freed: poisoned, so a use after free shows (the read-side check looks for it) */
+        const o = this.rec(d.rec);
+        Atomics.store(this.a, o + R_IFINDEX, DEVMAP_POISON);
+        Atomics.store(this.a, o + R_PROG, DEVMAP_POISON);
+        Atomics.store(this.a, o + R_KEY, DEVMAP_POISON);
+        Atomics.store(this.a, o + R_STATE, RS_FREE);
         this.free!.push(d.rec);
       } else keep.push(d);
     }

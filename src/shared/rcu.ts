@@ -45,6 +45,15 @@ export function rcuWakeWriters(global: Int32Array): void {
   }
 }
 
+/**
+ * Bugs that can be planted in a run, to prove the checks find them:
+ * no-gp frees without waiting, short-gp ignores CPU 0, early-qs makes a CPU
+ * report a quiescent state in the middle of a poll, flush-outside makes it
+ * flush its bulk queues after the quiescent state.
+ */
+export const RCU_FAULTS = ['no-gp', 'short-gp', 'early-qs', 'flush-outside'] as const;
+export type RcuFault = (typeof RCU_FAULTS)[number];
+
 export class Rcu {
   private readonly cpuctl: Int32Array;
   private readonly global: Int32Array;
@@ -57,7 +66,12 @@ export class Rcu {
   private readonly hist = new Array<number>(GP_LATENCY_BOUNDS_US.length + 1).fill(0);
   private readonly samples: number[] = [];
 
-  constructor(cpuctl: SharedArrayBuffer, global: SharedArrayBuffer, ncpus: number, dead: Set<number>) {
+  private readonly noGp: boolean;
+  private readonly shortGp: boolean;
+
+  constructor(cpuctl: SharedArrayBuffer, global: SharedArrayBuffer, ncpus: number, dead: Set<number>, faults: readonly RcuFault[] = []) {
+    this.noGp = faults.includes('no-gp');
+    this.shortGp = faults.includes('short-gp');
     this.cpuctl = new Int32Array(cpuctl);
     this.global = new Int32Array(global);
     this.ncpus = ncpus;
@@ -73,7 +87,8 @@ export class Rcu {
 
   /** Has the grace period that began at `snap` ended? (non-blocking) */
   expired(snap: Int32Array): boolean {
-    for (let c = 0; c < snap.length; c++) {
+    if (this.noGp) return true; /* planted fault */
+    for (let c = this.shortGp ? 1 : 0; c < snap.length; c++) {
       if (this.dead.has(c)) continue;
       const o = c * CC_WORDS;
       if (Atomics.load(this.cpuctl, o + CC_QS) !== snap[c]) continue;
