@@ -140,6 +140,7 @@ test('devmap records are reused only after a grace period', async () => {
     gpSnapshot: () => { snaps.push(snaps.length); return new Int32Array(1); },
     gpExpired: () => expired,
     gpWaitBlocking: () => expired,
+    gpStarted: () => 0,
   });
   const seen = new Set<number>();
   /* 2 * max_entries + 64 = 68 records: 60 replacements of one slot all take fresh records */

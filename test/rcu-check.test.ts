@@ -64,6 +64,11 @@ test('read-side check on: replacement under traffic shows zero violations', asyn
     assert.ok(ops > 300, `${ops} updates`);
     assert.equal(violations(rt), 0);
     assert.ok(st.cpus.every((c) => c.rcu_checked > 1000), `records checked: ${st.cpus.map((c) => c.rcu_checked)}`);
+    /* every record a reader held was at pipeline age 0 */
+    for (const c of st.cpus) {
+      assert.equal(c.rcu_pipeline[0], c.rcu_checked);
+      assert.deepEqual(c.rcu_pipeline.slice(1), [0, 0, 0]);
+    }
     assert.equal(st.conserved, true);
     assert.ok(st.rcu.gracePeriods > 0);
   } finally {

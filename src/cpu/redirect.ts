@@ -26,12 +26,12 @@ import {
   XDP_REDIRECT, XDP_XMIT_FLUSH,
 } from '../shared/uapi.ts';
 import { FM_DATA, FM_FLAGS, FM_INGRESS, FM_LEN, FM_METASIZE, FM_RXQ, FM_WORDS, FRAME_FLAG_HAS_FRAGS } from '../shared/frame-pool.ts';
-import { DS_REGISTERED, DS_UP, DT_FEATURES, DT_HARD_HEADER_LEN, DT_MTU, DT_STATE, DT_WORDS } from '../shared/layout.ts';
+import { DS_REGISTERED, DS_UP, DT_FEATURES, DT_HARD_HEADER_LEN, DT_MTU, DT_STATE, DT_WORDS, G_GP_DONE } from '../shared/layout.ts';
 import {
   CPU_GP_VIOLATIONS, DEV_CLONES, DR_BROADCAST_EMPTY, DR_DEVMAP_PROG_ABORTED, DR_DEVMAP_PROG_DROP, DR_DEVMAP_XMIT_ERR, devRow,
 } from '../shared/counters.ts';
 import { TP_XDP_DEVMAP_XMIT, TP_XDP_EXCEPTION, TP_XDP_REDIRECT, TP_XDP_REDIRECT_ERR } from '../shared/trace.ts';
-import type { DevMap } from '../maps/devmap.ts';
+import { RS_DEAD, type DevMap } from '../maps/devmap.ts';
 import type { Cpu } from './cpu.ts';
 
 /** map_id of an ifindex redirect (bpf_redirect): never a real map id */
@@ -46,6 +46,16 @@ const ACTION_MASK = 3; /* XDP_ABORTED | XDP_DROP | XDP_PASS | XDP_TX */
  * counted, never thrown. When off it costs the one `ri.check !== null` test.
  */
 export class RcuCheck {
+  /*
+   * The readers' pipeline, as rcutorture's: how many grace periods that
+   * started after a record was retired had already ended when a reader
+   * still held it. 0 is the only correct age; 1, 2, 3+ are violations.
+   */
+  readonly pipeline = new Float64Array(4);
+  private readonly global: Int32Array;
+  constructor(global: Int32Array) {
+    this.global = global;
+  }
   private readonly maps: (DevMap | null)[] = new Array(1024).fill(null);
   private readonly recs = new Int32Array(1024);
   private readonly gens = new Int32Array(1024);
@@ -64,8 +74,19 @@ export class RcuCheck {
   /** Validate every noted record; returns the number of violations and forgets them. */
   validate(): number {
     let bad = 0;
+    const done = Atomics.load(this.global, G_GP_DONE);
     for (let i = 0; i < this.n; i++) {
-      if (!this.maps[i]!.recValid(this.recs[i]!, this.gens[i]!)) bad++;
+      const map = this.maps[i]!;
+      const rec = this.recs[i]!;
+      if (!map.recValid(rec, this.gens[i]!)) {
+        bad++;
+        this.pipeline[3]++;
+      } else {
+        let age = map.recState(rec) === RS_DEAD ? done - map.recRetired(rec) : 0;
+        if (age < 0) age = 0;
+        if (age > 0) bad++;
+        this.pipeline[age > 3 ? 3 : age]++;
+      }
       this.maps[i] = null;
     }
     this.checked += this.n;

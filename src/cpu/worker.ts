@@ -66,7 +66,7 @@ export const cpuApi = {
   },
   /** Turn the RCU read-side check on or off on this CPU. */
   setRcuCheck(on: boolean): void {
-    core.ri.check = on ? (core.ri.check ?? new RcuCheck()) : null;
+    core.ri.check = on ? (core.ri.check ?? new RcuCheck(core.global)) : null;
   },
   /** Plant CPU-side faults (early-qs, flush-outside) for a run. */
   setFaults(faults: string[]): void {

@@ -51,6 +51,7 @@ export const R_KEY = 2;
 export const R_NEXT = 3;   /* record+1 of the next in the chain (DEVMAP_HASH), 0: end */
 export const R_STATE = 4;  /* RS_* */
 export const R_GEN = 5;    /* bumped each time the record is given to a new entry */
+export const R_RETIRED = 6; /* grace periods started when it was taken out of the map */
 export const REC_WORDS = 8;
 
 export const RS_FREE = 0;
@@ -71,6 +72,8 @@ export interface DevmapControl {
   gpExpired(snap: Int32Array): boolean;
   /** block (Atomics.wait) until the grace period of `snap` ends, at most maxMs; false on timeout */
   gpWaitBlocking(snap: Int32Array, maxMs: number): boolean;
+  /** grace periods started so far */
+  gpStarted(): number;
 }
 
 /* A control for maps used without a runtime: no devices, no programs, no CPUs. */
@@ -80,6 +83,7 @@ const NO_CONTROL: DevmapControl = {
   gpSnapshot: () => new Int32Array(0),
   gpExpired: () => true,
   gpWaitBlocking: () => true,
+  gpStarted: () => 0,
 };
 
 export function devmapAllocCheck(attr: MapSpecChecked, fail: (errno: number, msg: string) => never): void {
@@ -192,6 +196,14 @@ export class DevMap extends MapBase implements BpfMap {
   recGen(rec: number): number {
     return Atomics.load(this.a, this.recBase + rec * REC_WORDS + R_GEN);
   }
+  /** Read-side check: RS_LIVE, RS_DEAD or RS_FREE, and for a retired record the grace periods started before it was. */
+  recState(rec: number): number {
+    return Atomics.load(this.a, this.recBase + rec * REC_WORDS + R_STATE);
+  }
+  recRetired(rec: number): number {
+    return Atomics.load(this.a, this.recBase + rec * REC_WORDS + R_RETIRED);
+  }
+
   /** Read-side check: the record is still the one of generation `gen`, live or retired but not freed. */
   recValid(rec: number, gen: number): boolean {
     const o = this.recBase + rec * REC_WORDS;
@@ -295,6 +307,7 @@ export class DevMap extends MapBase implements BpfMap {
 
   /** call_rcu(__dev_map_entry_free): the record is reused after a grace period. */
   private retire(r: number): void {
+    Atomics.store(this.a, this.rec(r) + R_RETIRED, this.control.gpStarted());
     Atomics.store(this.a, this.rec(r) + R_STATE, RS_DEAD);
     this.dead.push({ rec: r, snap: this.control.gpSnapshot() });
   }

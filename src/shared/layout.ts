@@ -81,6 +81,8 @@ export const G_RXQ_GEN = 0;
 export const G_EPOCH_SET = 1;
 export const G_GP_WAITERS = 2; /* writers waiting for a grace period (src/shared/rcu.ts) */
 export const G_GP_WAKE = 3;    /* bumped by a CPU passing a quiescent state while writers wait */
+export const G_GP_STARTED = 4; /* grace periods started (each snapshot is one, numbered) */
+export const G_GP_DONE = 5;    /* the highest number of a grace period that has ended */
 export const G_WORDS = 16;
 
 /* per-CPU control words */

@@ -20,7 +20,7 @@
  * written by the CPUs (CC_QS, CC_SLEEPING, CC_STATE) and by writers
  * (G_GP_WAITERS with Atomics.add/sub, G_GP_WAKE).
  */
-import { CC_QS, CC_SLEEPING, CC_STATE, CC_WORDS, CS_STOPPED, G_GP_WAITERS, G_GP_WAKE } from './layout.ts';
+import { CC_QS, CC_SLEEPING, CC_STATE, CC_WORDS, CS_STOPPED, G_GP_DONE, G_GP_STARTED, G_GP_WAITERS, G_GP_WAKE } from './layout.ts';
 
 /** Grace-period latency histogram bucket bounds, in microseconds. */
 export const GP_LATENCY_BOUNDS_US = [10, 100, 1000, 10_000, 100_000, 1_000_000] as const;
@@ -78,17 +78,38 @@ export class Rcu {
     this.dead = dead;
   }
 
-  /** Every CPU's quiescent-state counter now: the start of a grace period. */
+  /**
+   * The start of a grace period: every CPU's quiescent-state counter now,
+   * and (last element) the grace period's number.
+   */
   snapshot(): Int32Array {
-    const s = new Int32Array(this.ncpus);
+    const s = new Int32Array(this.ncpus + 1);
     for (let c = 0; c < this.ncpus; c++) s[c] = Atomics.load(this.cpuctl, c * CC_WORDS + CC_QS);
+    s[this.ncpus] = Atomics.add(this.global, G_GP_STARTED, 1) + 1;
     return s;
+  }
+
+  /** Grace periods started so far: a record retired now is covered by the next one. */
+  started(): number {
+    return Atomics.load(this.global, G_GP_STARTED);
+  }
+
+  /* A grace period ended: publish the highest number ended (read by the read-side check's pipeline). */
+  private ended(snap: Int32Array): void {
+    const n = snap[this.ncpus];
+    if (n !== undefined && n > Atomics.load(this.global, G_GP_DONE)) Atomics.store(this.global, G_GP_DONE, n);
   }
 
   /** Has the grace period that began at `snap` ended? (non-blocking) */
   expired(snap: Int32Array): boolean {
+    const e = this.check(snap);
+    if (e) this.ended(snap);
+    return e;
+  }
+
+  private check(snap: Int32Array): boolean {
     if (this.noGp) return true; /* planted fault */
-    for (let c = this.shortGp ? 1 : 0; c < snap.length; c++) {
+    for (let c = this.shortGp ? 1 : 0; c < this.ncpus; c++) {
       if (this.dead.has(c)) continue;
       const o = c * CC_WORDS;
       if (Atomics.load(this.cpuctl, o + CC_QS) !== snap[c]) continue;
@@ -125,6 +146,7 @@ export class Rcu {
         Atomics.sub(this.global, G_GP_WAITERS, 1);
       }
     }
+    this.ended(snap);
     this.record(t0);
   }
 
@@ -149,6 +171,7 @@ export class Rcu {
         Atomics.sub(this.global, G_GP_WAITERS, 1);
       }
     }
+    this.ended(snap);
     this.record(t0);
     return true;
   }
