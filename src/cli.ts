@@ -11,6 +11,8 @@ import { Runtime, type BpfObject, type Device, type Stats } from './runtime.ts';
 import { XDP_ACTION_NAMES, XDP_DROP, XDP_PASS, XDP_TX } from './shared/uapi.ts';
 import { XdpsimError } from './shared/errno.ts';
 import { MapCmdError, runMapCommand, splitCommands, type MapScene } from './cli-map.ts';
+import { runTorture } from './torture.ts';
+import { RCU_FAULTS, type RcuFault } from './shared/rcu.ts';
 import { DROP_REASONS } from './shared/counters.ts';
 
 type Out = (s: string) => void;
@@ -33,6 +35,7 @@ commands:
   demo     run the default scenario for a few seconds and print rates
   run      run a program object on a veth pair with injected traffic
   map      bpftool-style map commands (create, update, lookup, delete, dump) on a scenario
+  torture  rcutorture for the redirect path: traffic while writers churn devmaps and devices
 
 xdpsim <command> --help shows a command's options.`,
   demo: `usage: xdpsim demo [options]
@@ -88,6 +91,27 @@ options:
 example:
   xdpsim map create fwd type devmap_hash key 4 value 8 entries 8 -- \\
     update name fwd key dev in0 value dev out1 -- dump name fwd`,
+  torture: `usage: xdpsim torture [options]
+
+Runs N CPUs of redirect traffic (examples/xdp_torture.ts) through a DEVMAP
+and a DEVMAP_HASH while writers, driven by a seeded PRNG, replace, delete
+and re-add entries, swap devmap programs, and unregister and re-register
+target devices. The RCU read-side check is on. Prints a status line per
+interval and a summary: grace periods and their latency, updates, frames in
+and out, drops by reason, the readers' pipeline (how many grace periods past
+its retirement a record a reader held was: only 0 is correct), violations
+and leaked frames. Exits 0 only with no violation, no leak, and every frame
+accounted for.
+
+options:
+  --cpus N        simulated CPUs (default 2)
+  --duration S    seconds (default 5)
+  --seed N        the PRNG seed (default: random, printed)
+  --rate N        writer updates per second (default 2000)
+  --interval S    seconds between status lines (default 1; 0 for none)
+  --targets N     target veth pairs (default 3)
+  --inject F      plant a bug: no-gp, short-gp, early-qs, flush-outside (repeatable)
+  --json          the summary as one JSON object on the last line`,
   run: `usage: xdpsim run --prog FILE[:PROGRAM] [options]
 
 Loads a program object (a module exporting defineMap() maps and xdp()
@@ -326,6 +350,42 @@ async function mapCmd(args: string[], out: Out, err: Out): Promise<number> {
   }
 }
 
+async function torture(args: string[], out: Out): Promise<number> {
+  const { values: v } = parseArgs({
+    args,
+    options: {
+      cpus: { type: 'string', default: '2' }, duration: { type: 'string', default: '5' },
+      seed: { type: 'string' }, rate: { type: 'string', default: '2000' }, interval: { type: 'string', default: '1' },
+      targets: { type: 'string', default: '3' }, inject: { type: 'string', multiple: true },
+      json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (v.help) return (out(HELP.torture!), 0);
+  const seconds = Number(v.duration);
+  if (!(seconds > 0 && seconds <= 3600)) throw new UsageError(`--duration ${v.duration}: must be in (0, 3600]`);
+  const seed = v.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : int('seed', v.seed, 0, 2 ** 32 - 1);
+  const inject = (v.inject ?? []) as RcuFault[];
+  for (const f of inject) if (!RCU_FAULTS.includes(f)) throw new UsageError(`--inject ${f}: one of ${RCU_FAULTS.join(', ')}`);
+  const interval = Number(v.interval);
+  if (!(interval >= 0)) throw new UsageError(`--interval ${v.interval}: seconds, 0 for no status lines`);
+  const o = {
+    cpus: int('cpus', v.cpus, 1, 64), durationS: seconds, seed, rate: int('rate', v.rate, 1, 1_000_000),
+    intervalS: v.json ? 0 : interval, targets: int('targets', v.targets, 1, 16), inject,
+  };
+  if (!v.json) out(`xdpsim torture: seed ${seed}, ${o.cpus} CPUs, ${o.targets} targets, ${o.rate} updates/s, ${seconds} s${inject.length ? `, injected: ${inject.join(', ')}` : ''}`);
+  const s = await runTorture(o, out);
+  if (v.json) {
+    out(JSON.stringify(s));
+  } else {
+    out(`summary: ${s.ok ? 'OK' : 'FAILED'}  seed ${s.seed}  ${s.duration_s.toFixed(2)} s`);
+    out(`  grace periods ${fmt(s.grace_periods)} (latency p50 ${s.gp_latency_p50_us.toFixed(1)} us, p99 ${s.gp_latency_p99_us.toFixed(1)} us)  updates ${fmt(s.updates)}  unregisters ${s.unregisters}`);
+    out(`  frames in ${fmt(s.frames_in)}  out ${fmt(s.frames_out)}  leaked ${s.leaked_frames}  drops ${Object.entries(s.drops).map(([r, n]) => `${r} ${fmt(n)}`).join(', ') || 'none'}`);
+    out(`  pipeline (records readers held, by grace periods past retirement): ${s.pipeline.map((n, i) => `${i === 3 ? '3+' : i}: ${fmt(n)}`).join('  ')}  checked ${fmt(s.records_checked)}  violations ${s.violations}`);
+    for (const f of s.failures) out(`  FAILED: ${f}`);
+  }
+  return s.ok ? 0 : 1;
+}
+
 async function run(args: string[], out: Out): Promise<number> {
   const { values: v } = parseArgs({
     args,
@@ -380,6 +440,7 @@ export async function main(argv: string[], out: Out = (s) => console.log(s), err
       case 'demo': return await demo(rest, out);
       case 'run': return await run(rest, out);
       case 'map': return await mapCmd(rest, out, err);
+      case 'torture': return await torture(rest, out);
       case undefined: case '--help': case '-h': case 'help':
         out(HELP.main!);
         return cmd === undefined ? 2 : 0;

@@ -24,7 +24,7 @@ import {
 } from './shared/layout.ts';
 import { FramePool, countFreeFrames, countFramesInUse } from './shared/frame-pool.ts';
 import {
-  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_RCU_CHECKED, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
+  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
   DEV_COUNTER_NAMES, DEV_FIXED, DROP_REASONS, DR_SHUTDOWN, DR_UNREGISTERED, DEV_DROPS, cpuCounters, devRow,
   type DevCounterName, type DropReason,
 } from './shared/counters.ts';
@@ -108,12 +108,14 @@ export interface CpuStats {
   bad_frees: number;
   trace_lost: number;
   tap_lost: number;
-  /** devmap entries found reused between a CPU's lookup and its use, or by the read-side check (a grace-period bug; always 0) */
+  /** devmap records found reused or freed under a CPU that used them (generation check; with the read-side check, also poison and pipeline age): a grace-period bug, always 0 */
   gp_violations: number;
   /** records the read-side check validated */
   rcu_checked: number;
   /** the read-side check's pipeline: records seen at age 0 (correct), 1, 2, 3+ grace periods past their retirement */
   rcu_pipeline: number[];
+  /** quiescent states reported while a bulk queue was still pending (read-side check; a bug: always 0) */
+  qs_with_pending_bulk: number;
   sleeping: boolean;
   /** the message of the last exception a program threw on this CPU ('' if none) */
   last_exception: string;
@@ -586,7 +588,7 @@ export class Runtime extends EventEmitter {
         cpu: c, polls: b[CPU_POLLS]!, flushes: b[CPU_FLUSHES]!, qs: b[CPU_QS]!, sleeps: b[CPU_SLEEPS]!,
         wakeups: b[CPU_WAKEUPS]!, bad_frees: b[CPU_BAD_FREES]!, trace_lost: b[CPU_TRACE_LOST]!, tap_lost: b[CPU_TAP_LOST]!,
         gp_violations: b[CPU_GP_VIOLATIONS]!, rcu_checked: b[CPU_RCU_CHECKED]!,
-        rcu_pipeline: [0, 1, 2, 3].map((i) => b[CPU_PIPE + i]!),
+        rcu_pipeline: [0, 1, 2, 3].map((i) => b[CPU_PIPE + i]!), qs_with_pending_bulk: b[CPU_QS_PENDING]!,
         sleeping: Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) !== 0,
         last_exception: readExcNote(this.shared.excNote[c]!),
       });

@@ -20,7 +20,7 @@ import {
   RQ_CPU, RQ_IFINDEX, RQ_INDEX, RQ_WORDS, writeExcNote, type SharedState,
 } from '../shared/layout.ts';
 import {
-  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_RCU_CHECKED, CPU_QS, CPU_TAP_LOST, CPU_TRACE_LOST, DEV_DROPS, DEV_FIXED,
+  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_TAP_LOST, CPU_TRACE_LOST, DEV_DROPS, DEV_FIXED,
   DEV_RX_BYTES, DEV_RX_PACKETS, DEV_STACK, DEV_XDP_ABORTED, DEV_XDP_DROP, DEV_XDP_EXCEPTION,
   DEV_XDP_INVALID, DEV_XDP_PASS, DEV_XDP_REDIRECT, DEV_XDP_TX, DEV_XDP_TX_ERR, DEV_XDP_TX_SENT,
   DR_DEV_READY, DR_XDP_ABORTED, DR_XDP_DROP, DR_XDP_EXCEPTION, DR_XDP_INVALID_ACTION, DR_REDIRECT_ERR,
@@ -135,7 +135,7 @@ export class Cpu {
       this.ctr[CPU_RCU_CHECKED] = chk.checked;
       for (let i = 0; i < 4; i++) this.ctr[CPU_PIPE + i] = chk.pipeline[i]!;
       /* everything from lookup to flush happens inside one poll: a bulk queue still pending here would outlive the grace period */
-      if (this.devBulk.pending() !== 0 || this.txFlushLen !== 0) this.ctr[CPU_GP_VIOLATIONS]++;
+      if (this.devBulk.pending() !== 0 || this.txFlushLen !== 0) this.ctr[CPU_QS_PENDING]++;
     }
     this.ri.reset();
     this.reportQs();

@@ -111,6 +111,11 @@ export class DeviceRegistry {
     }
   }
 
+  /** ifindexes not given out yet (they are never reused) */
+  ifindexesLeft(): number {
+    return this.shared.limits.maxDevices - this.nextIfindex;
+  }
+
   private allocIfindex(name: string): number {
     if (this.nextIfindex >= this.shared.limits.maxDevices) {
       throw new XdpsimError(ENOSPC, `device '${name}': all ${this.shared.limits.maxDevices - 1} ifindexes are used (raise maxDevices)`);

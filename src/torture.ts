@@ -1,0 +1,188 @@
+/*
+ * `xdpsim torture`: rcutorture for the redirect path. N CPUs redirect
+ * traffic through a DEVMAP and a DEVMAP_HASH while writers (the control
+ * plane, driven by a seeded PRNG) replace, delete and re-add entries, swap
+ * devmap programs, and unregister and re-register target devices. The RCU
+ * read-side check is on: every record a CPU used is validated before its
+ * quiescent state, and sorted into the pipeline by age. A run is ok only
+ * with no violation, no leaked frame, and conservation.
+ *
+ * Runs on the main thread; the CPUs are the runtime's workers.
+ */
+import { fileURLToPath } from 'node:url';
+import { Runtime, type Device, type Stats } from './runtime.ts';
+import { devmapVal } from './maps/devmap.ts';
+import { BPF_EXIST } from './shared/uapi.ts';
+import type { RcuFault } from './shared/rcu.ts';
+
+export interface TortureOptions {
+  cpus: number;
+  durationS: number;
+  seed: number;
+  /** writer operations per second (target) */
+  rate: number;
+  /** seconds between status lines (0: none) */
+  intervalS: number;
+  /** target devices (veth pairs whose peers count and pass) */
+  targets: number;
+  inject: RcuFault[];
+}
+
+export interface TortureSummary {
+  ok: boolean;
+  seed: number;
+  cpus: number;
+  duration_s: number;
+  inject: RcuFault[];
+  grace_periods: number;
+  gp_latency_p50_us: number;
+  gp_latency_p99_us: number;
+  updates: number;
+  unregisters: number;
+  frames_in: number;
+  frames_out: number;
+  drops: Record<string, number>;
+  pipeline: number[];
+  records_checked: number;
+  /** records used after their grace period, plus quiescent states reported with bulk queues pending */
+  violations: number;
+  record_violations: number;
+  qs_with_pending_bulk: number;
+  leaked_frames: number;
+  conserved: boolean;
+  /** why the run is not ok ([] when it is) */
+  failures: string[];
+}
+
+/** mulberry32: a small seeded PRNG (deterministic writer schedules) */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const example = (name: string): string => fileURLToPath(new URL(`../examples/${name}`, import.meta.url));
+const KEYS = 8;
+
+export async function runTorture(o: TortureOptions, out: (s: string) => void): Promise<TortureSummary> {
+  const rnd = prng(o.seed);
+  const pick = (n: number): number => Math.floor(rnd() * n);
+  /* ifindexes are never reused: room for the targets re-registered during the run */
+  const rt = await Runtime.start({ cpus: o.cpus, rcuCheck: true, inject: o.inject, maxDevices: 4096, maxRxQueues: 1024 });
+  let stopped: Stats | null = null;
+  try {
+    const obj = await rt.loadObject(example('xdp_torture.ts'));
+    const pass = await rt.loadObject(example('xdp_pass.ts'));
+    const { tx, txh, cfg } = obj.maps;
+    const progs = [null, obj.progs.devmap_a!, obj.progs.devmap_b!];
+    cfg!.update(1, KEYS);
+    const [in0] = rt.createVeth('tin0', 'tin0p', { rxQueues: o.cpus });
+    in0.attachXdp(obj.progs.xdp_torture!);
+    const targets: (Device | null)[] = [];
+    const addTarget = (i: number): Device => {
+      const [d, p] = rt.createVeth(`tt${i}`, `ttp${i}`, { rxQueues: o.cpus }, { rxQueues: o.cpus });
+      p.attachXdp(pass.progs.xdp_pass!);
+      targets[i] = d;
+      return d;
+    };
+    for (let i = 0; i < o.targets; i++) addTarget(i);
+    for (let k = 0; k < KEYS; k++) {
+      tx!.update(k, devmapVal(targets[k % o.targets]!.ifindex));
+      txh!.update(k, devmapVal(targets[(k + 1) % o.targets]!.ifindex));
+    }
+
+    const t0 = performance.now();
+    const end = t0 + o.durationS * 1000;
+    let running = true;
+    /* traffic: continuous, from the main thread's source */
+    const traffic = (async () => {
+      while (running) await in0.inject({ count: 4096, flows: 256 });
+    })();
+
+    let updates = 0;
+    let unregisters = 0;
+    let unregistering: Promise<void> | null = null;
+    const live = (): Device[] => targets.filter((d): d is Device => d !== null && !d.deleted);
+    const writer = (): void => {
+      const r = rnd();
+      const k = pick(KEYS);
+      const ts = live();
+      if (ts.length === 0) return;
+      const dev = ts[pick(ts.length)]!;
+      const prog = progs[pick(progs.length)]!;
+      try {
+        if (r < 0.3) tx!.update(k, devmapVal(dev.ifindex, prog));
+        else if (r < 0.4) tx!.delete(k);
+        else if (r < 0.7) txh!.update(k, devmapVal(dev.ifindex, prog));
+        else if (r < 0.8) { if (txh!.lookup(k) !== null) txh!.delete(k); }
+        else if (r < 0.95) tx!.update(k, devmapVal(dev.ifindex, prog), BPF_EXIST);
+        else if (r < 0.99) cfg!.update(0, pick(3));
+        else if (unregistering === null && rt.registry.ifindexesLeft() > 2) {
+          /* unregister a target and register it again */
+          const i = targets.indexOf(dev);
+          unregisters++;
+          unregistering = dev.delete().then(() => {
+            addTarget(i);
+          }).catch((e: Error) => out(`unregister of ${dev.name} failed: ${e.message}`)).finally(() => {
+            unregistering = null;
+          });
+        }
+        updates++;
+      } catch {
+        /* an entry pointing at a device being deleted: EINVAL, as in the kernel; not an update */
+      }
+    };
+
+    let nextStatus = t0 + o.intervalS * 1000;
+    let prev = { gps: 0, updates: 0, frames: 0 };
+    while (performance.now() < end) {
+      const due = Math.floor(((performance.now() - t0) / 1000) * o.rate);
+      for (let tries = 0; updates < due && tries < 16; tries++) writer();
+      await new Promise((r) => setImmediate(r));
+      if (o.intervalS > 0 && performance.now() >= nextStatus) {
+        nextStatus += o.intervalS * 1000;
+        const s = rt.stats();
+        const viol = s.cpus.reduce((a, c) => a + c.gp_violations + c.qs_with_pending_bulk, 0);
+        const pipe = [0, 1, 2, 3].map((i) => s.cpus.reduce((a, c) => a + c.rcu_pipeline[i]!, 0));
+        const frames = s.totals.injected + s.totals.clones;
+        out(`[${((performance.now() - t0) / 1000).toFixed(0)}s] gps ${s.rcu.gracePeriods} (+${s.rcu.gracePeriods - prev.gps})  updates ${updates} (+${updates - prev.updates})  unregisters ${unregisters}  frames ${frames} (+${frames - prev.frames})  pipeline ${pipe.join(' ')}  violations ${viol}`);
+        prev = { gps: s.rcu.gracePeriods, updates, frames };
+      }
+    }
+    running = false;
+    await traffic;
+    while (unregistering !== null) await unregistering;
+    await rt.quiesce(2000);
+    const before = rt.stats();
+    stopped = await rt.stop();
+    const s = stopped;
+    const recordViolations = s.cpus.reduce((a, c) => a + c.gp_violations, 0);
+    const pendingQs = s.cpus.reduce((a, c) => a + c.qs_with_pending_bulk, 0);
+    const violations = recordViolations + pendingQs;
+    const pipeline = [0, 1, 2, 3].map((i) => s.cpus.reduce((a, c) => a + c.rcu_pipeline[i]!, 0));
+    const framesIn = s.totals.injected + s.totals.clones;
+    const framesOut = s.totals.stack + s.totals.xmit_consumed + s.totals.dropped;
+    const leaked = s.pool.in_use + (framesIn - framesOut);
+    const drops = Object.fromEntries(Object.entries(s.totals.dropReasons).filter(([, n]) => n > 0));
+    const failures: string[] = [];
+    if (recordViolations > 0) failures.push(`${recordViolations} read-side violations: records used after their grace period (pipeline ages 1/2/3+: ${pipeline.slice(1).join('/')})`);
+    if (pendingQs > 0) failures.push(`${pendingQs} quiescent states reported with bulk queues still pending (a flush outside the poll)`);
+    if (leaked !== 0) failures.push(`${leaked} leaked frames`);
+    if (!s.conserved) failures.push('frames not conserved');
+    return {
+      ok: failures.length === 0, seed: o.seed, cpus: o.cpus, duration_s: (performance.now() - t0) / 1000, inject: o.inject,
+      grace_periods: s.rcu.gracePeriods, gp_latency_p50_us: s.rcu.latencyP50Us, gp_latency_p99_us: s.rcu.latencyP99Us,
+      updates, unregisters, frames_in: framesIn, frames_out: framesOut, drops, pipeline,
+      records_checked: before.cpus.reduce((a, c) => a + c.rcu_checked, 0), violations, record_violations: recordViolations,
+      qs_with_pending_bulk: pendingQs, leaked_frames: leaked,
+      conserved: s.conserved, failures,
+    };
+  } finally {
+    if (stopped === null) await rt.stop();
+  }
+}
