@@ -24,7 +24,7 @@ import {
 } from './shared/layout.ts';
 import { FramePool, countFreeFrames, countFramesInUse } from './shared/frame-pool.ts';
 import {
-  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
+  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_PROG_UAF, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
   DEV_COUNTER_NAMES, DEV_FIXED, DROP_REASONS, DR_SHUTDOWN, DR_UNREGISTERED, DEV_DROPS, cpuCounters, devRow,
   type DevCounterName, type DropReason,
 } from './shared/counters.ts';
@@ -116,6 +116,8 @@ export interface CpuStats {
   rcu_pipeline: number[];
   /** quiescent states reported while a bulk queue was still pending (read-side check; a bug: always 0) */
   qs_with_pending_bulk: number;
+  /** programs run after they were freed (a bug: always 0) */
+  prog_use_after_free: number;
   sleeping: boolean;
   /** the message of the last exception a program threw on this CPU ('' if none) */
   last_exception: string;
@@ -139,8 +141,8 @@ export interface Stats {
   pool: { frames: number; free: number; in_use: number };
   /** every injected frame is accounted for: in_flight equals the frames the pool has out (exact at rest) */
   conserved: boolean;
-  /** grace periods, their latency, callbacks */
-  rcu: RcuStats;
+  /** grace periods, their latency, callbacks; programs freed after their grace period */
+  rcu: RcuStats & { programsFreed: number };
 }
 
 function emptyReasons(): Record<DropReason, number> {
@@ -193,6 +195,10 @@ export class Runtime extends EventEmitter {
   private readonly passHandlers = new Map<number, (p: TapPacket) => void>();
   private readonly devices = new Map<number, Device>();
   private readonly progs = new Map<number, ProgHandle>();
+  /* program references: its object (until unloadObject), each device it is attached to, each devmap entry holding it */
+  private readonly progRefs = new Map<number, number>();
+  private readonly unloaded = new WeakSet<BpfObject>();
+  private progsFreed = 0;
   private readonly devmaps: DevMap[] = [];
   private readonly unregistering = new Set<number>();
   private readonly deadCpus = new Set<number>();
@@ -245,6 +251,8 @@ export class Runtime extends EventEmitter {
       gpExpired: (snap) => this.rcu.expired(snap),
       gpWaitBlocking: (snap, maxMs) => this.rcu.synchronizeBlocking(snap, maxMs),
       gpStarted: () => this.rcu.started(),
+      progGet: (id) => this.progGet(id),
+      progPut: (id) => this.progPut(id),
     };
     /* the control plane is the last home of the pool and counts in block `cpus` */
     this.pool = new FramePool(this.shared.pool, cpus);
@@ -376,6 +384,7 @@ export class Runtime extends EventEmitter {
         progIds[name] = h.id;
         progs[name] = h;
         this.progs.set(h.id, h);
+        this.progRefs.set(h.id, 1);
       }
     }
     if (Object.keys(progs).length === 0) throw new XdpsimError(EINVAL, `object ${path}: no program (export an xdp(...) function)`);
@@ -464,6 +473,8 @@ export class Runtime extends EventEmitter {
     victims.forEach((v, i) => {
       for (const q of queues[i]!) this.purgeQueue(q, v.ifindex, DR_UNREGISTERED);
       this.registry.freeQueues(queues[i]!);
+      const prog = this.registry.word(v.ifindex, DT_PROG);
+      if (prog !== 0) this.progPut(prog);
       this.passHandlers.delete(v.ifindex);
       this.registry.forget(v.ifindex);
       v.deleted = true;
@@ -486,7 +497,43 @@ export class Runtime extends EventEmitter {
       }
     }
     const expected = o.expected === undefined ? undefined : o.expected === null ? 0 : o.expected.id;
-    return this.registry.attachXdp(dev.ifindex, prog === null ? 0 : prog.id, o.flags ?? 0, expected);
+    const old = this.registry.attachXdp(dev.ifindex, prog === null ? 0 : prog.id, o.flags ?? 0, expected);
+    /* the device holds its program: the new one is referenced, the old one let go (freed after a grace period if that was the last) */
+    if (prog !== null) this.progGet(prog.id);
+    if (old !== 0) this.progPut(old);
+    return old;
+  }
+
+  private progGet(id: number): void {
+    this.progRefs.set(id, (this.progRefs.get(id) ?? 0) + 1);
+  }
+
+  /* bpf_prog_put(): the last reference frees the program on every CPU after a grace period */
+  private progPut(id: number): void {
+    const n = (this.progRefs.get(id) ?? 0) - 1;
+    if (n > 0) {
+      this.progRefs.set(id, n);
+      return;
+    }
+    this.progRefs.delete(id);
+    this.progs.delete(id);
+    this.rcu.call(() => {
+      this.progsFreed++;
+      if (this.stopping) return; /* the CPUs are going away with their tables */
+      for (const a of this.apis) a.freeProg(id).catch(() => { /* a CPU that stopped meanwhile */ });
+    });
+  }
+
+  /**
+   * Close a program object (the last fd of a libbpf object): its programs
+   * lose the object's reference; each is freed after a grace period once no
+   * device and no devmap entry holds it. Its maps stay (xdpsim does not free maps).
+   */
+  unloadObject(obj: BpfObject): void {
+    this.assertRunning();
+    if (this.unloaded.has(obj)) throw new XdpsimError(EINVAL, `object ${obj.path} is already unloaded`);
+    this.unloaded.add(obj);
+    for (const p of Object.values(obj.progs)) this.progPut(p.id);
   }
 
   setPassHandler(dev: Device, handler: ((p: TapPacket) => void) | null): void {
@@ -589,6 +636,7 @@ export class Runtime extends EventEmitter {
         wakeups: b[CPU_WAKEUPS]!, bad_frees: b[CPU_BAD_FREES]!, trace_lost: b[CPU_TRACE_LOST]!, tap_lost: b[CPU_TAP_LOST]!,
         gp_violations: b[CPU_GP_VIOLATIONS]!, rcu_checked: b[CPU_RCU_CHECKED]!,
         rcu_pipeline: [0, 1, 2, 3].map((i) => b[CPU_PIPE + i]!), qs_with_pending_bulk: b[CPU_QS_PENDING]!,
+        prog_use_after_free: b[CPU_PROG_UAF]!,
         sleeping: Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) !== 0,
         last_exception: readExcNote(this.shared.excNote[c]!),
       });
@@ -633,7 +681,7 @@ export class Runtime extends EventEmitter {
     const free = countFreeFrames(this.shared.pool);
     /* after stop() nothing may be in flight: every frame is back in the pool */
     const rest = !this.stopped || inUse === 0;
-    return { cpus, devices, totals, pool: { frames, free, in_use: inUse }, conserved: totals.in_flight === inUse && free + inUse === frames && rest, rcu: this.rcu.stats() };
+    return { cpus, devices, totals, pool: { frames, free, in_use: inUse }, conserved: totals.in_flight === inUse && free + inUse === frames && rest, rcu: { ...this.rcu.stats(), programsFreed: this.progsFreed } };
   }
 
   private assertRunning(): void {

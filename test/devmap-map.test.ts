@@ -141,6 +141,8 @@ test('devmap records are reused only after a grace period', async () => {
     gpExpired: () => expired,
     gpWaitBlocking: () => expired,
     gpStarted: () => 0,
+    progGet: () => {},
+    progPut: () => {},
   });
   const seen = new Set<number>();
   /* 2 * max_entries + 64 = 68 records: 60 replacements of one slot all take fresh records */

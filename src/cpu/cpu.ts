@@ -20,7 +20,7 @@ import {
   RQ_CPU, RQ_IFINDEX, RQ_INDEX, RQ_WORDS, writeExcNote, type SharedState,
 } from '../shared/layout.ts';
 import {
-  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_TAP_LOST, CPU_TRACE_LOST, DEV_DROPS, DEV_FIXED,
+  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_PROG_UAF, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_TAP_LOST, CPU_TRACE_LOST, DEV_DROPS, DEV_FIXED,
   DEV_RX_BYTES, DEV_RX_PACKETS, DEV_STACK, DEV_XDP_ABORTED, DEV_XDP_DROP, DEV_XDP_EXCEPTION,
   DEV_XDP_INVALID, DEV_XDP_PASS, DEV_XDP_REDIRECT, DEV_XDP_TX, DEV_XDP_TX_ERR, DEV_XDP_TX_SENT,
   DR_DEV_READY, DR_XDP_ABORTED, DR_XDP_DROP, DR_XDP_EXCEPTION, DR_XDP_INVALID_ACTION, DR_REDIRECT_ERR,
@@ -89,6 +89,21 @@ export class Cpu {
     this.devBulk = new DevBulk(this, l.maxDevices);
     this.ctx.frame_sz = l.frameSize;
     this.ctx.hard_end = l.frameSize - SKB_SHARED_INFO_SIZE;
+  }
+
+  /*
+   * A freed program: what a CPU finds in the table slot after the control
+   * plane freed the program (after its grace period). Running it is a use
+   * after free: counted, and the frame is aborted.
+   */
+  private readonly freedProg = (): number => {
+    this.ctr[CPU_PROG_UAF]++;
+    return XDP_ABORTED;
+  };
+
+  /** Free program `id` on this CPU (the control plane calls it after a grace period). */
+  freeProg(id: number): void {
+    if (this.progs[id] !== undefined) this.progs[id] = this.freedProg;
   }
 
   /** Rebuild the list of RX queues bound to this CPU if the table changed. */

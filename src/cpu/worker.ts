@@ -64,6 +64,10 @@ export const cpuApi = {
     }
     return seen;
   },
+  /** Free a program on this CPU (after its grace period). */
+  freeProg(id: number): void {
+    core.freeProg(id);
+  },
   /** Turn the RCU read-side check on or off on this CPU. */
   setRcuCheck(on: boolean): void {
     core.ri.check = on ? (core.ri.check ?? new RcuCheck(core.global)) : null;

@@ -74,6 +74,9 @@ export interface DevmapControl {
   gpWaitBlocking(snap: Int32Array, maxMs: number): boolean;
   /** grace periods started so far */
   gpStarted(): number;
+  /** a devmap entry takes a reference on its program (bpf_prog_get), and drops it when the entry is freed (bpf_prog_put) */
+  progGet(id: number): void;
+  progPut(id: number): void;
 }
 
 /* A control for maps used without a runtime: no devices, no programs, no CPUs. */
@@ -84,6 +87,8 @@ const NO_CONTROL: DevmapControl = {
   gpExpired: () => true,
   gpWaitBlocking: () => true,
   gpStarted: () => 0,
+  progGet: () => {},
+  progPut: () => {},
 };
 
 export function devmapAllocCheck(attr: MapSpecChecked, fail: (errno: number, msg: string) => never): void {
@@ -275,6 +280,9 @@ export class DevMap extends MapBase implements BpfMap {
       if (this.control.gpExpired(d.snap)) {
         /* freed: poisoned, so a use after free shows (the read-side check looks for it) */
         const o = this.rec(d.rec);
+        /* __dev_map_entry_free(): the entry's program reference goes with it */
+        const prog = this.a[o + R_PROG]!;
+        if (prog > 0 && prog !== DEVMAP_POISON) this.control.progPut(prog);
         Atomics.store(this.a, o + R_IFINDEX, DEVMAP_POISON);
         Atomics.store(this.a, o + R_PROG, DEVMAP_POISON);
         Atomics.store(this.a, o + R_KEY, DEVMAP_POISON);
@@ -331,6 +339,7 @@ export class DevMap extends MapBase implements BpfMap {
     const a = this.a;
     Atomics.store(a, o + R_IFINDEX, ifindex);
     Atomics.store(a, o + R_PROG, progFd > 0 ? progFd : 0);
+    if (progFd > 0) this.control.progGet(progFd);
     Atomics.store(a, o + R_KEY, key | 0);
     Atomics.store(a, o + R_NEXT, 0);
     Atomics.store(a, o + R_STATE, RS_LIVE);

@@ -23,6 +23,7 @@ export const CPU_GP_VIOLATIONS = 8; /* a devmap entry changed hands between look
 export const CPU_RCU_CHECKED = 9;   /* records validated by the read-side check (when it is on) */
 export const CPU_PIPE = 10;         /* 10..13: the read-side check's pipeline histogram (ages 0, 1, 2, 3+) */
 export const CPU_QS_PENDING = 14;   /* quiescent states reported with a bulk queue still pending (read-side check) */
+export const CPU_PROG_UAF = 15;     /* a program run after it was freed (a grace-period bug) */
 export const CPU_WORDS = 16;
 
 /* per device, per CPU */
