@@ -56,6 +56,12 @@ export interface RuntimeOptions extends Partial<Omit<RuntimeLimits, 'cpus'>> {
   rcuCheck?: boolean;
   /** plant bugs for this run, to prove the checks catch them: 'no-gp', 'short-gp', 'early-qs', 'flush-outside' */
   inject?: RcuFault[];
+  /**
+   * false: the CPUs keep no RCU bookkeeping (no quiescent states reported),
+   * the baseline of scripts/bench-rcu.ts. Grace periods then end only when
+   * CPUs sleep: not for a runtime whose maps change under traffic.
+   */
+  rcu?: boolean;
 }
 
 export interface ProgHandle {
@@ -205,6 +211,7 @@ export class Runtime extends EventEmitter {
   readonly rcu: Rcu;
   private readonly faults: RcuFault[];
   private readonly rcuCheckAtStart: boolean;
+  private readonly rcuOn: boolean;
   readonly devmapControl: DevmapControl;
   private readonly kept: TraceEvent[] = [];
   private readonly traceKeep: number;
@@ -243,6 +250,7 @@ export class Runtime extends EventEmitter {
     for (const f of o.inject ?? []) if (!RCU_FAULTS.includes(f)) throw new XdpsimError(EINVAL, `inject '${f}': one of ${RCU_FAULTS.join(', ')}`);
     this.faults = [...(o.inject ?? [])];
     this.rcuCheckAtStart = o.rcuCheck ?? false;
+    this.rcuOn = o.rcu ?? true;
     this.rcu = new Rcu(this.shared.cpuctl, this.shared.global, cpus, this.deadCpus, this.faults);
     this.devmapControl = {
       devOk: (ifindex) => this.devices.has(ifindex) && !this.devices.get(ifindex)!.deleted && !this.unregistering.has(ifindex),
@@ -293,7 +301,7 @@ export class Runtime extends EventEmitter {
     const boot = new URL('./cpu/worker-boot.mjs', import.meta.url);
     for (let cpu = 0; cpu < this.cpus; cpu++) {
       /* execArgv: [] — the boot file loads tsx itself, and the parent's flags (--input-type, ...) do not fit a worker */
-      const w = new Worker(boot, { workerData: { cpu, shared: this.shared }, name: `xdpsim-cpu${cpu}`, execArgv: [] });
+      const w = new Worker(boot, { workerData: { cpu, shared: this.shared, rcu: this.rcuOn }, name: `xdpsim-cpu${cpu}`, execArgv: [] });
       this.workers.push(w);
       this.exits.push(new Promise((res) => w.once('exit', res)));
       w.on('error', (err) => {

@@ -33,11 +33,14 @@ import { isMapDef, isProgDef } from './program.ts';
 export interface WorkerInit {
   cpu: number;
   shared: SharedState;
+  /** false: no RCU bookkeeping (a benchmark's baseline; grace periods then end only when CPUs sleep) */
+  rcu: boolean;
 }
 
-const { cpu, shared } = workerData as WorkerInit;
+const { cpu, shared, rcu } = workerData as WorkerInit;
 const clock = makeClock(shared.epochMs);
 const core = new Cpu(cpu, shared, clock);
+core.rcuOn = rcu;
 setHelperContext(cpu, clock, core.ri);
 const cc = new Int32Array(shared.cpuctl);
 const base = cpu * CC_WORDS;
