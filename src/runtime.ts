@@ -25,7 +25,7 @@ import {
 import { FramePool, countFreeFrames, countFramesInUse } from './shared/frame-pool.ts';
 import {
   CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_PROG_UAF, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
-  DEV_COUNTER_NAMES, DEV_FIXED, DROP_REASONS, DR_SHUTDOWN, DR_UNREGISTERED, DEV_DROPS, cpuCounters, devRow,
+  DEV_COUNTER_NAMES, DEV_FIXED, DROP_REASONS, DR_SHUTDOWN, DR_UNREGISTERED, countDrops, cpuCounters, devRow,
   type DevCounterName, type DropReason,
 } from './shared/counters.ts';
 import { TP_COUNT, TP_NAMES, TraceReader, traceRingBytes, type TraceEvent, type TracepointName } from './shared/trace.ts';
@@ -751,8 +751,7 @@ export class Runtime extends EventEmitter {
     const ring = this.devs.ring(q);
     for (let n = ring.consume(batch, batch.length); n > 0; n = ring.consume(batch, batch.length)) {
       for (let k = 0; k < n; k++) this.pool.free(batch[k]!);
-      ctr[row + DEV_DROPS] += n;
-      ctr[row + DEV_FIXED + reason] += n;
+      countDrops(ctr, row, reason, n);
     }
     this.pool.flushReturns();
   }

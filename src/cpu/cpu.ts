@@ -14,13 +14,15 @@
  * xdpDoFlush() before returning; the caller reports a quiescent state after
  * each poll. Nothing here allocates, awaits or logs per frame.
  */
-import { FramePool, FM_DATA, FM_INGRESS, FM_LEN, FM_METASIZE, FM_RXQ, FM_WORDS } from '../shared/frame-pool.ts';
+import {
+  FramePool, FM_DATA, FM_INGRESS, FM_LEN, FM_METASIZE, FM_RXQ, FM_WORDS, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE,
+} from '../shared/frame-pool.ts';
 import {
   CC_QS, CC_RXQ_SEEN, CC_WORDS, DS_REGISTERED, DS_UP, DT_PROG, DT_STATE, DT_TAP, DT_WORDS, G_RXQ_GEN,
   RQ_CPU, RQ_IFINDEX, RQ_INDEX, RQ_WORDS, writeExcNote, type SharedState,
 } from '../shared/layout.ts';
 import {
-  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_PROG_UAF, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_TAP_LOST, CPU_TRACE_LOST, DEV_DROPS, DEV_FIXED,
+  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_PROG_UAF, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_TAP_LOST, CPU_TRACE_LOST, countDrops,
   DEV_RX_BYTES, DEV_RX_PACKETS, DEV_STACK, DEV_XDP_ABORTED, DEV_XDP_DROP, DEV_XDP_EXCEPTION,
   DEV_XDP_INVALID, DEV_XDP_PASS, DEV_XDP_REDIRECT, DEV_XDP_TX, DEV_XDP_TX_ERR, DEV_XDP_TX_SENT,
   DR_DEV_READY, DR_XDP_ABORTED, DR_XDP_DROP, DR_XDP_EXCEPTION, DR_XDP_INVALID_ACTION, DR_REDIRECT_ERR,
@@ -31,7 +33,6 @@ import { TapRing } from '../shared/tap.ts';
 import { rcuWakeWriters } from '../shared/rcu.ts';
 import { NetDevices } from '../driver/netdev.ts';
 import { XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, DEV_MAP_BULK_SIZE, XDP_XMIT_FLUSH } from '../shared/uapi.ts';
-import { SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE } from '../shared/frame-pool.ts';
 import { DevBulk, RedirectInfo, xdpDoRedirect } from './redirect.ts';
 import { XdpMd, type XdpProgFn } from './program.ts';
 
@@ -306,9 +307,7 @@ export class Cpu {
 
   /** Free a frame, counting it under `reason` on the device row `row`. */
   drop(fd: number, row: number, reason: number): void {
-    const c = this.ctr;
-    c[row + DEV_DROPS]++;
-    c[row + DEV_FIXED + reason]++;
+    countDrops(this.ctr, row, reason, 1);
     this.pool.free(fd);
   }
 

@@ -13,7 +13,7 @@
  * plane's counter block).
  */
 import { FM_DATA, FM_FLAGS, FM_LEN, FM_WORDS, FRAME_FLAG_HAS_FRAGS, type FramePool } from '../shared/frame-pool.ts';
-import { DEV_DROPS, DEV_FIXED, DEV_INJECTED, DR_FULL_RING, devRow } from '../shared/counters.ts';
+import { DEV_INJECTED, DR_FULL_RING, countDrops, devRow } from '../shared/counters.ts';
 import { ENETDOWN, EINVAL, EMSGSIZE, XdpsimError } from '../shared/errno.ts';
 import { DT_MTU, DT_HARD_HEADER_LEN } from '../shared/layout.ts';
 import type { NetDevices } from './netdev.ts';
@@ -152,8 +152,7 @@ export class TrafficSource {
           const lost = k - got;
           dropped += lost;
           ctr[row + DEV_INJECTED] += lost;
-          ctr[row + DEV_DROPS] += lost;
-          ctr[row + DEV_FIXED + DR_FULL_RING] += lost;
+          countDrops(ctr, row, DR_FULL_RING, lost);
           stagingLen[qi] = 0;
           progress = true;
         } else if (got < k) {

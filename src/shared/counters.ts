@@ -108,6 +108,12 @@ export function cpuCounters(sab: SharedArrayBuffer, cpu: number, maxDevices: num
   return new Float64Array(sab, 8 * cpu * w, w);
 }
 
+/** Count n drops of `reason` in a device row (`row` = devRow(ifindex)) of a counter block. */
+export function countDrops(ctr: Float64Array, row: number, reason: number, n: number): void {
+  ctr[row + DEV_DROPS] += n;
+  ctr[row + DEV_FIXED + reason] += n;
+}
+
 /** Offset of device `ifindex`'s row inside a CPU block. */
 export function devRow(ifindex: number): number {
   return CPU_WORDS + ifindex * DEV_WORDS;

@@ -146,7 +146,6 @@ export class Rcu {
         Atomics.sub(this.global, G_GP_WAITERS, 1);
       }
     }
-    this.ended(snap);
     this.record(t0);
   }
 
@@ -171,7 +170,6 @@ export class Rcu {
         Atomics.sub(this.global, G_GP_WAITERS, 1);
       }
     }
-    this.ended(snap);
     this.record(t0);
     return true;
   }
