@@ -14,6 +14,8 @@ import { MapCmdError, runMapCommand, splitCommands, type MapScene } from './cli-
 import { runTorture } from './torture.ts';
 import { RCU_FAULTS, type RcuFault } from './shared/rcu.ts';
 import { DROP_REASONS } from './shared/counters.ts';
+import { BENCH_MODES, PACKET_OPS, runBench, summaryLines, type BenchMode, type BenchOptions, type BenchSummary, type PacketOp } from './bench/bench.ts';
+import type { SizeSpec } from './gen/packets.ts';
 
 type Out = (s: string) => void;
 
@@ -36,6 +38,7 @@ commands:
   run      run a program object on a veth pair with injected traffic
   map      bpftool-style map commands (create, update, lookup, delete, dump) on a scenario
   torture  rcutorture for the redirect path: traffic while writers churn devmaps and devices
+  bench    xdp-bench modes (drop, pass, tx, redirect, redirect-map, redirect-multi) at full speed
 
 xdpsim <command> --help shows a command's options.`,
   demo: `usage: xdpsim demo [options]
@@ -112,6 +115,41 @@ options:
   --targets N     target veth pairs (default 3)
   --inject F      plant a bug: no-gp, short-gp, early-qs, flush-outside (repeatable)
   --json          the summary as one JSON object on the last line`,
+  bench: `usage: xdpsim bench MODE [options]
+
+Runs an xdp-bench mode on simulated CPUs with traffic generated on the wire
+of in0's RX queues (one per CPU, spread by RSS): frames prepared ahead and
+recycled, as BPF_PROG_TEST_RUN's live frames are. Every --interval prints
+a row (rx/s, redirect and transmit rates, errors and drops per second; per
+CPU with --extended); at the end a summary, which says whether every frame
+was accounted for.
+
+modes:
+  drop            XDP_DROP on in0
+  pass            XDP_PASS: frames go to in0's stack
+  tx              XDP_TX back out of in0 into in0p, whose program drops
+  redirect        bpf_redirect() to out0, whose peer outp0 drops
+  redirect-map    bpf_redirect_map() through a DEVMAP to out0
+  redirect-multi  broadcast through a DEVMAP_HASH to out0..out{ports-1}
+
+options:
+  --cpus N          simulated CPUs (default 1)
+  --duration S      seconds of traffic (default 5)
+  --interval S      seconds between rows (default 1; 0: none)
+  --pkt-size B      frame size without FCS (default 64), or MIN-MAX, or imix
+  --flows N         flows, spread over the RX queues by RSS (default 64)
+  --l3 P            ipv4 | ipv6 (default ipv4)
+  --l4 P            udp | tcp-syn (default udp)
+  --vlan ID         add an 802.1Q tag
+  --rate PPS        target rate (default: as fast as the CPUs go)
+  --bulk-size N     DEV_MAP_BULK_SIZE ablation, 1..16 (default 16)
+  --packet-operation OP  no-touch | read-data | parse-ip | swap-macs (default
+                    no-touch; swap-macs for tx), as xdp-bench's -p
+  --ports N         redirect-multi: egress devices (default 2)
+  --seed N          seed of the size sequence (ranges, imix; default 1)
+  --no-rcu          no RCU bookkeeping (to measure its cost)
+  -e, --extended    per-CPU rows
+  --json            the summary as one JSON object on the last line`,
   run: `usage: xdpsim run --prog FILE[:PROGRAM] [options]
 
 Loads a program object (a module exporting defineMap() maps and xdp()
@@ -386,6 +424,57 @@ async function torture(args: string[], out: Out): Promise<number> {
   return s.ok ? 0 : 1;
 }
 
+function sizeSpec(v: string): SizeSpec {
+  if (v === 'imix') return 'imix';
+  const m = /^(\d+)-(\d+)$/.exec(v);
+  if (m) return { min: Number(m[1]), max: Number(m[2]) };
+  return int('pkt-size', v, 1, 1 << 16);
+}
+
+async function bench(args: string[], out: Out): Promise<number> {
+  const { values: v, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: {
+      cpus: { type: 'string', default: '1' }, duration: { type: 'string', default: '5' }, interval: { type: 'string', default: '1' },
+      'pkt-size': { type: 'string', default: '64' }, flows: { type: 'string', default: '64' }, rate: { type: 'string', default: '0' },
+      'bulk-size': { type: 'string', default: '16' }, seed: { type: 'string', default: '1' }, 'packet-operation': { type: 'string', short: 'p' },
+      ports: { type: 'string', default: '2' }, l3: { type: 'string', default: 'ipv4' }, l4: { type: 'string', default: 'udp' },
+      vlan: { type: 'string' }, 'no-rcu': { type: 'boolean', default: false }, extended: { type: 'boolean', short: 'e', default: false },
+      json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (v.help) return (out(HELP.bench!), 0);
+  const mode = positionals[0];
+  if (positionals.length !== 1 || !BENCH_MODES.includes(mode as BenchMode)) throw new UsageError(`MODE: one of ${BENCH_MODES.join(', ')}`);
+  const duration = Number(v.duration);
+  if (!(duration > 0 && duration <= 3600)) throw new UsageError(`--duration ${v.duration}: must be in (0, 3600]`);
+  const interval = Number(v.interval);
+  if (!(interval >= 0 && interval <= 3600)) throw new UsageError(`--interval ${v.interval}: must be in [0, 3600]`);
+  const op = v['packet-operation'];
+  if (op !== undefined && !PACKET_OPS.includes(op as PacketOp)) throw new UsageError(`--packet-operation ${op}: one of ${PACKET_OPS.join(', ')}`);
+  if (v.l3 !== 'ipv4' && v.l3 !== 'ipv6') throw new UsageError(`--l3 ${v.l3}: ipv4 or ipv6`);
+  if (v.l4 !== 'udp' && v.l4 !== 'tcp-syn') throw new UsageError(`--l4 ${v.l4}: udp or tcp-syn`);
+  const size = sizeSpec(v['pkt-size']!);
+  const o: BenchOptions = {
+    mode: mode as BenchMode, cpus: int('cpus', v.cpus, 1, 64), duration, interval,
+    pktSize: typeof size === 'number' ? size : 0, flows: int('flows', v.flows, 1, 1 << 20),
+    bulkSize: int('bulk-size', v['bulk-size'], 1, 16), seed: int('seed', v.seed, 0, 2 ** 31 - 1),
+    rate: int('rate', v.rate, 0, 1e9), ports: int('ports', v.ports, 1, 32), extended: v.extended!, rcu: !v['no-rcu'],
+    traffic: { size, l3: v.l3, l4: v.l4, ...(v.vlan !== undefined ? { vlan: int('vlan', v.vlan, 0, 4095) } : {}) },
+    ...(op !== undefined ? { op: op as PacketOp } : {}),
+  };
+  let s: BenchSummary;
+  try {
+    s = await runBench(o, v.json ? () => {} : out);
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (v.json) out(JSON.stringify(s));
+  else for (const l of summaryLines(s)) out(l);
+  return s.conserved ? 0 : 1;
+}
+
 async function run(args: string[], out: Out): Promise<number> {
   const { values: v } = parseArgs({
     args,
@@ -441,6 +530,7 @@ export async function main(argv: string[], out: Out = (s) => console.log(s), err
       case 'run': return await run(rest, out);
       case 'map': return await mapCmd(rest, out, err);
       case 'torture': return await torture(rest, out);
+      case 'bench': return await bench(rest, out);
       case undefined: case '--help': case '-h': case 'help':
         out(HELP.main!);
         return cmd === undefined ? 2 : 0;

@@ -20,7 +20,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { Logger } from 'pino';
 import {
   CC_BELL, CC_RXQ_SEEN, CC_SLEEPING, CC_STATE, CC_WORDS, CS_STOP, CS_STOPPED, DEFAULT_LIMITS, DEVICE_KIND_NAMES, DS_UP, DT_FEATURES,
-  DT_KIND, DT_MTU, DT_PROG, DT_STATE, createSharedState, makeClock, readExcNote, type RuntimeLimits, type SharedState,
+  DT_HARD_HEADER_LEN, DT_KIND, DT_MTU, DT_PROG, DT_STATE, createSharedState, makeClock, readExcNote, type RuntimeLimits, type SharedState,
 } from './shared/layout.ts';
 import { FramePool, countFreeFrames, countFramesInUse } from './shared/frame-pool.ts';
 import {
@@ -40,6 +40,8 @@ import { RCU_FAULTS, Rcu, type RcuFault, type RcuStats } from './shared/rcu.ts';
 import { MapHandle } from './maps/handle.ts';
 import { isMapDef, isProgDef, type XdpSection } from './cpu/program.ts';
 import type { CpuApi } from './cpu/worker.ts';
+import { Generation, planGeneration, type GenerateOptions } from './gen/generate.ts';
+import { VLAN_HLEN } from './shared/uapi.ts';
 
 export interface RuntimeOptions extends Partial<Omit<RuntimeLimits, 'cpus'>> {
   /** simulated CPUs (default 2); may exceed the machine's cores */
@@ -180,6 +182,8 @@ export class Device {
   /** Receive a copy of every frame this device hands to its stack (XDP_PASS, or no program). */
   onPass(handler: ((p: TapPacket) => void) | null): void { this.rt.setPassHandler(this, handler); }
   inject(o: InjectOptions = {}): Promise<InjectResult> { return this.rt.inject(this, o); }
+  /** Generate traffic on this device's RX queues (see Runtime.generate). */
+  generate(o: GenerateOptions = {}): Promise<Generation> { return this.rt.generate(this, o); }
   /** Unregister the device (a veth takes its peer with it). */
   delete(): Promise<void> { return this.rt.deleteDevice(this); }
   stats(): DeviceStats { return this.rt.stats().devices.find((d) => d.ifindex === this.ifindex)!; }
@@ -226,6 +230,7 @@ export class Runtime extends EventEmitter {
   private stopping = false;
   private stopped = false;
   private injecting = 0;
+  private readonly generations = new Set<Generation>();
 
   private constructor(o: RuntimeOptions) {
     super();
@@ -243,6 +248,7 @@ export class Runtime extends EventEmitter {
       if ((limits[k] & (limits[k] - 1)) !== 0) throw new XdpsimError(EINVAL, `${k} ${limits[k]}: must be a power of two`);
     }
     if (limits.budget > 4096) throw new XdpsimError(EINVAL, `budget ${limits.budget}: at most 4096`);
+    if (limits.bulkSize > 16) throw new XdpsimError(EINVAL, `bulkSize ${limits.bulkSize}: at most 16 (DEV_MAP_BULK_SIZE)`);
     this.limits = limits;
     this.shared = createSharedState(limits, (l) => traceRingBytes(l.traceRingSize), (l) => tapRingBytes(l.tapRingSize, l.frameSize));
     this.cpuctl = new Int32Array(this.shared.cpuctl);
@@ -301,7 +307,10 @@ export class Runtime extends EventEmitter {
     const boot = new URL('./cpu/worker-boot.mjs', import.meta.url);
     for (let cpu = 0; cpu < this.cpus; cpu++) {
       /* execArgv: [] — the boot file loads tsx itself, and the parent's flags (--input-type, ...) do not fit a worker */
-      const w = new Worker(boot, { workerData: { cpu, shared: this.shared, rcu: this.rcuOn }, name: `xdpsim-cpu${cpu}`, execArgv: [] });
+      /* XDPSIM_CPU_PROF=DIR: each CPU writes a V8 CPU profile there when it stops (node --cpu-prof does not reach workers started with execArgv []) */
+      const prof = process.env.XDPSIM_CPU_PROF;
+      const execArgv = prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [];
+      const w = new Worker(boot, { workerData: { cpu, shared: this.shared, rcu: this.rcuOn }, name: `xdpsim-cpu${cpu}`, execArgv });
       this.workers.push(w);
       this.exits.push(new Promise((res) => w.once('exit', res)));
       w.on('error', (err) => {
@@ -562,6 +571,34 @@ export class Runtime extends EventEmitter {
     }
   }
 
+  /**
+   * Generate traffic on the wire of a device's RX queues (see
+   * GenerateOptions): each queue's CPU generates its share, with frames
+   * prepared ahead and recycled (src/cpu/wiregen.ts). Resolves once every
+   * queue's generator runs; wait on `done` for the result.
+   */
+  async generate(dev: Device | string | number, o: GenerateOptions = {}): Promise<Generation> {
+    this.assertRunning();
+    const d = dev instanceof Device ? dev : this.device(dev);
+    const reg = this.registry;
+    const planned = await planGeneration({
+      name: d.name, ifindex: d.ifindex, rxq: d.info.rxq,
+      cpuOf: (q) => this.devs.rxqCpu(q), ringSize: (q) => this.devs.ring(q).size,
+      maxLen: reg.word(d.ifindex, DT_MTU) + reg.word(d.ifindex, DT_HARD_HEADER_LEN) + VLAN_HLEN,
+      maxLinearLen: this.pool.maxLinearLen, isUp: () => reg.isUp(d.ifindex),
+    }, o);
+    const cpus = new Set(planned.plans.map((p) => this.devs.rxqCpu(p.q)));
+    const started = Promise.all(planned.plans.map((p) => this.apis[this.devs.rxqCpu(p.q)]!.startGen(p)));
+    const gen = new Generation(planned, (q) => this.devs.rxqCpu(q), (q) => d.info.rxq.indexOf(q), started, async () => {
+      await started;
+      await Promise.all([...cpus].map((c) => this.apis[c]!.stopGen(-1)));
+    });
+    this.generations.add(gen);
+    void gen.done.finally(() => this.generations.delete(gen));
+    await started;
+    return gen;
+  }
+
   /** Enable or disable tracepoints by name, on every CPU. */
   async setTracepoints(names: TracepointName[] | 'all', on: boolean): Promise<void> {
     const list = names === 'all' ? [...TP_NAMES] : names;
@@ -613,7 +650,7 @@ export class Runtime extends EventEmitter {
 
   /** True when no frame waits in any RX ring and every CPU sleeps. */
   isQuiescent(): boolean {
-    if (this.injecting > 0) return false;
+    if (this.injecting > 0 || this.generations.size > 0) return false;
     for (let c = 0; c < this.cpus; c++) if (!this.deadCpus.has(c) && Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) === 0) return false;
     for (const d of this.devices.values()) if (!d.deleted) for (const q of d.info.rxq) if (!this.devs.ring(q).empty()) return false;
     return true;
@@ -708,6 +745,7 @@ export class Runtime extends EventEmitter {
     this.stopping = true;
     /* running injections stop at their next batch and give back what they hold */
     this.source.aborted = true;
+    await Promise.all([...this.generations].map((g) => g.stop()));
     while (this.injecting > 0) await new Promise((r) => setTimeout(r, 1));
     await this.quiesce(this.drainTimeoutMs);
     for (let c = 0; c < this.cpus; c++) {

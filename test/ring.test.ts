@@ -22,7 +22,7 @@ test('SpscRing: FIFO order, full ring takes a prefix, indexes wrap', () => {
   }
 });
 
-test('MpscRing: empty slots are -1, a full ring is a partial produce', () => {
+test('MpscRing: a full ring is a partial produce, the rest goes in later', () => {
   const r = new MpscRing(createRingBuffer(4, true));
   assert.equal(r.hasWork(), false);
   assert.equal(r.produce(Int32Array.from([5, 6, 7, 8, 9]), 0, 5), 4);

@@ -35,6 +35,7 @@ import { NetDevices } from '../driver/netdev.ts';
 import { XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, DEV_MAP_BULK_SIZE, XDP_XMIT_FLUSH } from '../shared/uapi.ts';
 import { DevBulk, RedirectInfo, xdpDoRedirect } from './redirect.ts';
 import { XdpMd, type XdpProgFn } from './program.ts';
+import { GEN_DEV_DOWN, GEN_RUNNING, GEN_STARTING, GEN_STOPPED, type WireGen } from './wiregen.ts';
 
 /** VETH_XDP_TX_BULK_SIZE: frames an XDP_TX bulk queue holds before it is sent. */
 export const XDP_TX_BULK_SIZE = DEV_MAP_BULK_SIZE;
@@ -62,6 +63,10 @@ export class Cpu {
   private readonly txCount: Int32Array;
   private readonly txFlushList: Int32Array;
   private txFlushLen = 0;
+  private readonly txBulk: number;
+  /* generators on the wire of this CPU's queues, by global queue index */
+  private readonly gens: (WireGen | undefined)[] = [];
+  private activeGens: WireGen[] = [];
   /* RX queues bound to this CPU, rebuilt when G_RXQ_GEN moves */
   private queues: Int32Array = new Int32Array(0);
   private rxqGen = -1;
@@ -89,7 +94,8 @@ export class Cpu {
     this.txq = new Int32Array(l.maxDevices * XDP_TX_BULK_SIZE);
     this.txCount = new Int32Array(l.maxDevices);
     this.txFlushList = new Int32Array(l.maxDevices);
-    this.devBulk = new DevBulk(this, l.maxDevices);
+    this.devBulk = new DevBulk(this, l.maxDevices, l.bulkSize);
+    this.txBulk = l.bulkSize;
     this.ctx.frame_sz = l.frameSize;
     this.ctx.hard_end = l.frameSize - SKB_SHARED_INFO_SIZE;
   }
@@ -124,11 +130,46 @@ export class Cpu {
     Atomics.store(this.cpuctl, this.cpu * CC_WORDS + CC_RXQ_SEEN, gen);
   }
 
-  /** Any frame waiting on one of this CPU's queues? */
+  /** Any frame waiting on one of this CPU's queues (or due from a generator)? */
   hasWork(): boolean {
     const qs = this.queues;
     for (let i = 0; i < qs.length; i++) if (this.devs.ring(qs[i]!).hasWork()) return true;
-    return false;
+    return this.genDueInMs() === 0;
+  }
+
+  /** Start a generator on one of this CPU's queues (the control plane's call). */
+  startGen(g: WireGen): boolean {
+    this.gens[g.q]?.stop(GEN_STOPPED);
+    this.gens[g.q] = g;
+    this.activeGens.push(g);
+    return g.start();
+  }
+
+  /** Stop generator `id` (or every generator: -1). */
+  stopGen(id: number, why = GEN_STOPPED): void {
+    for (const g of this.activeGens) if (id < 0 || g.plan.id === id) g.stop(why);
+    this.reapGens();
+  }
+
+  private reapGens(): void {
+    const live = this.activeGens.filter((g) => g.state === GEN_RUNNING || g.state === GEN_STARTING);
+    if (live.length === this.activeGens.length) return;
+    for (const g of this.activeGens) if (!live.includes(g) && this.gens[g.q] === g) this.gens[g.q] = undefined;
+    this.activeGens = live;
+  }
+
+  /** ms until a running generator has a frame due: 0 now, -1 none running. */
+  genDueInMs(): number {
+    const gs = this.activeGens;
+    if (gs.length === 0) return -1;
+    const now = performance.now();
+    let best = -1;
+    for (let i = 0; i < gs.length; i++) {
+      const d = gs[i]!.dueInMs(now);
+      if (d >= 0 && (best < 0 || d < best)) best = d;
+    }
+    if (best < 0) this.reapGens();
+    return best;
   }
 
   /** One round: a NAPI poll of every bound queue, each followed by a quiescent state. */
@@ -178,7 +219,10 @@ export class Cpu {
     const ifindex = Atomics.load(t, q * RQ_WORDS + RQ_IFINDEX);
     if (ifindex <= 0) return 0;
     const batch = this.batch;
-    const n = this.devs.ring(q).consume(batch, this.budget);
+    /* a generator on this queue's wire first (src/cpu/wiregen.ts), then what other threads delivered */
+    const g = this.gens[q];
+    let n = g !== undefined ? g.fill(batch, this.budget) : 0;
+    n += this.devs.ring(q).consume(batch, this.budget - n, n);
     if (n === 0) return 0;
     const rxq = Atomics.load(t, q * RQ_WORDS + RQ_INDEX);
     const devtab = this.devs.devtab;
@@ -196,6 +240,8 @@ export class Cpu {
     c[row + DEV_RX_BYTES] += bytes;
 
     if ((state & (DS_REGISTERED | DS_UP)) !== (DS_REGISTERED | DS_UP)) {
+      /* a device that is down has no wire: its generator ends */
+      if (g !== undefined) g.stop(GEN_DEV_DOWN);
       for (let i = 0; i < n; i++) this.drop(batch[i]!, row, DR_DEV_READY);
     } else if (progId === 0) {
       for (let i = 0; i < n; i++) this.toStack(batch[i]!, row, ifindex, rxq, tapOn);
@@ -314,7 +360,7 @@ export class Cpu {
   /* veth_xdp_tx(): queue for transmission on the receiving device; a full queue is sent first. */
   private xdpTx(ifindex: number, fd: number): void {
     let k = this.txCount[ifindex]!;
-    if (k === XDP_TX_BULK_SIZE) {
+    if (k === this.txBulk) {
       this.xdpTxFlush(ifindex, 0);
       k = 0;
     } else if (k === 0) {

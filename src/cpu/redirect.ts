@@ -183,9 +183,12 @@ export class DevBulk {
   private readonly flushList: Int32Array;
   private flushLen = 0;
   private readonly cpu: Cpu;
+  /* DEV_MAP_BULK_SIZE, or less for the benchmark's ablation (RuntimeLimits.bulkSize) */
+  private readonly bulk: number;
 
-  constructor(cpu: Cpu, maxDevices: number) {
+  constructor(cpu: Cpu, maxDevices: number, bulk = DEV_MAP_BULK_SIZE) {
     this.cpu = cpu;
+    this.bulk = bulk;
     this.q = new Int32Array(maxDevices * DEV_MAP_BULK_SIZE);
     this.count = new Int32Array(maxDevices);
     this.devRx = new Int32Array(maxDevices);
@@ -196,7 +199,7 @@ export class DevBulk {
   /* bq_enqueue(): a full queue is sent first; the first frame puts it on the flush list */
   enqueue(dev: number, fd: number, devRx: number, progId: number): void {
     let k = this.count[dev]!;
-    if (k === DEV_MAP_BULK_SIZE) {
+    if (k === this.bulk) {
       this.xmitAll(dev, 0);
       k = 0;
     }
@@ -333,18 +336,24 @@ export function xdpEnqueue(c: Cpu, dev: number, fd: number, devRx: number, progI
   return 0;
 }
 
+/*
+ * The device words are read with plain loads, as the kernel reads
+ * dev->flags and dev->mtu (READ_ONCE at most): a change made by the control
+ * plane is seen by the next frames, and a device is freed only after a
+ * grace period (unregister), so what a poll reads stays valid for it.
+ */
 function xdpFwdCheck(c: Cpu, dev: number, fd: number): number {
   if (!(dev > 0 && dev < c.devs.maxDevices)) return -EINVAL; /* cannot happen: entries hold registered devices */
   const t = c.devs.devtab;
   const d = dev * DT_WORDS;
-  const features = Atomics.load(t, d + DT_FEATURES);
+  const features = t[d + DT_FEATURES]!;
   if ((features & NETDEV_XDP_ACT_NDO_XMIT) === 0) return -EOPNOTSUPP;
   const m = fd * FM_WORDS;
   const meta = c.pool.meta;
   if ((features & NETDEV_XDP_ACT_NDO_XMIT_SG) === 0 && (meta[m + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) !== 0) return -EOPNOTSUPP;
   /* xdp_ok_fwd_dev() */
-  if ((Atomics.load(t, d + DT_STATE) & (DS_REGISTERED | DS_UP)) !== (DS_REGISTERED | DS_UP)) return -ENETDOWN;
-  if (meta[m + FM_LEN]! > Atomics.load(t, d + DT_MTU) + Atomics.load(t, d + DT_HARD_HEADER_LEN) + VLAN_HLEN) return -EMSGSIZE;
+  if ((t[d + DT_STATE]! & (DS_REGISTERED | DS_UP)) !== (DS_REGISTERED | DS_UP)) return -ENETDOWN;
+  if (meta[m + FM_LEN]! > t[d + DT_MTU]! + t[d + DT_HARD_HEADER_LEN]! + VLAN_HLEN) return -EMSGSIZE;
   return 0;
 }
 
@@ -411,7 +420,7 @@ export function xdpDoRedirect(c: Cpu, fd: number, devRx: number, progId: number)
         toIfindex = ri.tgtIndex;
         mapIndex = 0;
         const d = toIfindex;
-        if (!(d > 0 && d < c.devs.maxDevices) || (Atomics.load(c.devs.devtab, d * DT_WORDS + DT_STATE) & DS_REGISTERED) === 0) {
+        if (!(d > 0 && d < c.devs.maxDevices) || (c.devs.devtab[d * DT_WORDS + DT_STATE]! & DS_REGISTERED) === 0) {
           err = -EINVAL;
           break;
         }

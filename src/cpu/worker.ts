@@ -29,6 +29,7 @@ import { Cpu } from './cpu.ts';
 import { setHelperContext } from './helpers.ts';
 import { RcuCheck } from './redirect.ts';
 import { isMapDef, isProgDef } from './program.ts';
+import { WireGen, type GenPlan } from './wiregen.ts';
 
 export interface WorkerInit {
   cpu: number;
@@ -84,13 +85,33 @@ export const cpuApi = {
   setTracepoint(tp: number, on: boolean): void {
     if (tp >= 0 && tp < TP_COUNT) core.trace.on[tp] = on ? 1 : 0;
   },
+  /** Start a generator on the wire of one of this CPU's queues; false if the CPU's home lacked frames. */
+  startGen(plan: GenPlan): boolean {
+    core.refreshQueues();
+    const ok = core.startGen(new WireGen(plan, core.pool, core.ctr, () => performance.now()));
+    kick();
+    return ok;
+  },
+  /** Stop generator `id` (-1: all of this CPU's). */
+  stopGen(id: number): void {
+    core.stopGen(id);
+  },
   ping(): number {
     return cpu;
   },
 };
 export type CpuApi = typeof cpuApi;
 
+/* wake the loop if it sleeps (a control call made work for it) */
+function kick(): void {
+  if (Atomics.load(cc, base + CC_SLEEPING) !== 0) {
+    Atomics.add(cc, base + CC_BELL, 1);
+    Atomics.notify(cc, base + CC_BELL, 1);
+  }
+}
+
 function stopNow(): void {
+  core.stopGen(-1);
   core.pool.flushReturns();
   Atomics.store(cc, base + CC_STATE, CS_STOPPED);
   process.exit(0);
@@ -121,15 +142,22 @@ function sleep(): void {
   core.ctr[CPU_SLEEPS]++;
   /* asleep is an extended quiescent state: a writer waiting for a grace period need not wait for us */
   rcuWakeWriters(core.global);
-  const r = Atomics.waitAsync(cc, base + CC_BELL, seq);
+  /* a rate-limited generator: sleep until its next frame is due (a timer's resolution is ~1 ms: spin below it) */
+  const due = core.genDueInMs();
+  if (due >= 0 && due < 1.5) {
+    Atomics.store(cc, base + CC_SLEEPING, 0);
+    setImmediate(run);
+    return;
+  }
+  const r = due > 0 ? Atomics.waitAsync(cc, base + CC_BELL, seq, due - 1) : Atomics.waitAsync(cc, base + CC_BELL, seq);
   if (!r.async) {
     Atomics.store(cc, base + CC_SLEEPING, 0);
     setImmediate(run);
     return;
   }
-  void r.value.then(() => {
+  void r.value.then((how) => {
     Atomics.store(cc, base + CC_SLEEPING, 0);
-    core.ctr[CPU_WAKEUPS]++;
+    if (how !== 'timed-out') core.ctr[CPU_WAKEUPS]++;
     run();
   });
 }

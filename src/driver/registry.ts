@@ -14,7 +14,6 @@ import {
   DT_MTU, DT_NRXQ, DT_PEER, DT_PROG, DT_RXQ_BASE, DT_STATE, DT_TAP, DT_WORDS, G_RXQ_GEN, RQ_CPU,
   RQ_IFINDEX, RQ_INDEX, RQ_SIZE, RQ_WORDS, rxRingStride, type SharedState,
 } from '../shared/layout.ts';
-import { RING_HDR } from '../shared/ring.ts';
 import { EBUSY, EEXIST, EINVAL, ENODEV, ENOSPC, XdpsimError } from '../shared/errno.ts';
 import {
   ETH_HLEN, NETDEV_XDP_ACT_BASIC, NETDEV_XDP_ACT_NDO_XMIT, NETDEV_XDP_ACT_NDO_XMIT_SG,
@@ -165,7 +164,7 @@ export class DeviceRegistry {
       const r = q * this.stride;
       this.rings[r] = 0;
       this.rings[r + 1] = 0;
-      this.rings.fill(-1, r + RING_HDR, r + RING_HDR + ringSize);
+      this.rings[r + 2] = 0; /* the producer lock */
       Atomics.store(t, q * RQ_WORDS + RQ_INDEX, i);
       Atomics.store(t, q * RQ_WORDS + RQ_CPU, cpus[i]!);
       Atomics.store(t, q * RQ_WORDS + RQ_SIZE, ringSize);

@@ -19,9 +19,11 @@
  *    chain carries on. The unregister notifier clears a DEVMAP slot with
  *    compareExchange, so it never clears an entry a concurrent update put
  *    there.
- *  - CPUs read slots, chains and records with Atomics.load, inside a NAPI
- *    poll, and use what they read until the poll ends (the bulk queue keeps
- *    the target ifindex and program id, not the record).
+ *  - CPUs read slots and chain links with Atomics.load (rcu_dereference:
+ *    the load that synchronizes with the writer's publishing store, so the
+ *    record's fields, written before it, are then read with plain loads),
+ *    inside a NAPI poll, and use what they read until the poll ends (the
+ *    bulk queue keeps the target ifindex and program id, not the record).
  *  - A record taken out of the map is freed (reused) only after every CPU
  *    has passed a quiescent state or slept since: a grace period, checked
  *    with the control plane's DevmapControl (call_rcu in the kernel).
@@ -188,18 +190,18 @@ export class DevMap extends MapBase implements BpfMap {
     let r = Atomics.load(a, this.slotBase + (key & (this.nbuckets - 1))) - 1;
     while (r >= 0) {
       const o = this.recBase + r * REC_WORDS;
-      if (Atomics.load(a, o + R_KEY) === (key | 0)) return r;
+      if (a[o + R_KEY] === (key | 0)) return r;
       r = Atomics.load(a, o + R_NEXT) - 1;
     }
     return -1;
   }
 
   recIfindex(rec: number): number {
-    return Atomics.load(this.a, this.recBase + rec * REC_WORDS + R_IFINDEX);
+    return this.a[this.recBase + rec * REC_WORDS + R_IFINDEX]!;
   }
   /** The record's generation: a CPU that finds it changed used a record after its grace period. */
   recGen(rec: number): number {
-    return Atomics.load(this.a, this.recBase + rec * REC_WORDS + R_GEN);
+    return this.a[this.recBase + rec * REC_WORDS + R_GEN]!;
   }
   /** Read-side check: RS_LIVE, RS_DEAD or RS_FREE, and for a retired record the grace periods started before it was. */
   recState(rec: number): number {
@@ -217,7 +219,7 @@ export class DevMap extends MapBase implements BpfMap {
       && Atomics.load(a, o + R_IFINDEX) !== DEVMAP_POISON;
   }
   recProg(rec: number): number {
-    return Atomics.load(this.a, this.recBase + rec * REC_WORDS + R_PROG);
+    return this.a[this.recBase + rec * REC_WORDS + R_PROG]!;
   }
 
   /** DEVMAP: the record in slot i, or -1. */

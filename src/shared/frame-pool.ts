@@ -1,7 +1,7 @@
 /*
  * The frame pool: every xdp_frame in the runtime, in shared memory.
  *
- * A frame is a buffer of `frameSize` bytes (default 2048) plus a record of
+ * A frame is a buffer of `frameSize` bytes (default 4096, a page) plus a record of
  * metadata words. The buffer is laid out as the kernel lays out an xdp_buff:
  *
  *   0                  XDP_FRAME_SIZE   data_meta  data        data_end    hard_end   frameSize
@@ -43,11 +43,25 @@ export const FM_METASIZE = 2;  /* data - data_meta */
 export const FM_FLAGS = 3;     /* XDP_FLAGS_HAS_FRAGS ... */
 export const FM_INGRESS = 4;   /* ingress ifindex (xdp_rxq_info->dev) */
 export const FM_RXQ = 5;       /* rx queue index */
-export const FM_STATE = 6;     /* 0 free, 1 in use */
+export const FM_STATE = 6;     /* FS_*: 0 free, 1 in use, 2 a generator's frame in use, 3 a generator's frame parked */
 export const FM_AUX = 7;       /* free for the current holder (e.g. the tx path) */
 export const FM_WORDS = 8;
 
 export const FRAME_FLAG_HAS_FRAGS = 1 << 0;
+
+/*
+ * Frame states. A traffic generator (src/cpu/wiregen.ts) keeps its frames
+ * out of the home's cache while it runs, as the kernel's live-frame test
+ * run keeps its pages in its own page_pool: its frames are FS_GEN while in
+ * flight, and free() parks them (FS_GEN_PARKED) for the generator to resend
+ * instead of caching them. A remote free parks with a compare-and-exchange,
+ * so that a generator releasing its frames (FS_GEN -> FS_USED, by its own
+ * thread) and a remote free never both win.
+ */
+export const FS_FREE = 0;
+export const FS_USED = 1;
+export const FS_GEN = 2;
+export const FS_GEN_PARKED = 3;
 
 /** Structured-clonable description of the pool, posted to every worker. */
 export interface FramePoolShared {
@@ -158,9 +172,17 @@ export class FramePool {
     meta[m + FM_FLAGS] = 0;
     meta[m + FM_INGRESS] = 0;
     meta[m + FM_RXQ] = 0;
-    meta[m + FM_STATE] = 1;
+    meta[m + FM_STATE] = FS_USED;
     meta[m + FM_AUX] = 0;
     return fd;
+  }
+
+  /** Give a frame this thread holds (state already FS_FREE) back to its home's cache: home frames only. */
+  pushFree(fd: number): void {
+    const c = this.cache;
+    const n = c[this.cacheBase]! + 1;
+    c[this.cacheBase + n] = fd;
+    c[this.cacheBase] = n;
   }
 
   /** Move frames from this home's return ring into its cache; returns the cache count. */
@@ -177,12 +199,26 @@ export class FramePool {
   free(fd: number): void {
     const meta = this.meta;
     const m = fd * FM_WORDS;
-    if (!(fd >= 0 && fd < this.shared.nframes) || meta[m + FM_STATE] !== 1) {
+    if (!(fd >= 0 && fd < this.shared.nframes)) {
       this.badFrees++;
       return;
     }
-    meta[m + FM_STATE] = 0;
     const h = (fd / this.shared.perHome) | 0;
+    const st = meta[m + FM_STATE]!;
+    if (st !== FS_USED) {
+      if (st !== FS_GEN) {
+        this.badFrees++;
+        return;
+      }
+      /* a generator's frame: parked for its generator (the home thread) */
+      if (h === this.home) {
+        meta[m + FM_STATE] = FS_GEN_PARKED;
+        return;
+      }
+      if (Atomics.compareExchange(meta, m + FM_STATE, FS_GEN, FS_GEN_PARKED) === FS_GEN) return;
+      /* the generator released it meanwhile (FS_USED): an ordinary frame now */
+    }
+    meta[m + FM_STATE] = FS_FREE;
     if (h === this.home) {
       const c = this.cache;
       const n = c[this.cacheBase]! + 1;
@@ -240,14 +276,25 @@ export function countFreeFrames(shared: FramePoolShared): number {
     free += c[h * (shared.perHome + 1)]!;
     free += new MpscRing(shared.returns[h]!).count();
   }
-  return free;
+  return free + countParkedFrames(shared);
 }
 
 /** Frames marked in use (FM_STATE), counted at rest. */
 export function countFramesInUse(shared: FramePoolShared): number {
   const meta = new Int32Array(shared.meta);
   let n = 0;
-  for (let i = 0; i < shared.nframes; i++) if (meta[i * FM_WORDS + FM_STATE] === 1) n++;
+  for (let i = 0; i < shared.nframes; i++) {
+    const st = meta[i * FM_WORDS + FM_STATE];
+    if (st === FS_USED || st === FS_GEN) n++;
+  }
+  return n;
+}
+
+/** Generator frames parked (free, held by a running generator), counted at rest. */
+export function countParkedFrames(shared: FramePoolShared): number {
+  const meta = new Int32Array(shared.meta);
+  let n = 0;
+  for (let i = 0; i < shared.nframes; i++) if (meta[i * FM_WORDS + FM_STATE] === FS_GEN_PARKED) n++;
   return n;
 }
 

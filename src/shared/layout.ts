@@ -29,6 +29,8 @@ export interface RuntimeLimits {
   framesPerCpu: number;
   sourceFrames: number;
   budget: number;
+  /** frames a devmap or XDP_TX bulk queue holds before it is sent: DEV_MAP_BULK_SIZE (16); less only as an ablation */
+  bulkSize: number;
   maxDevices: number;
   maxRxQueues: number;
   maxRxRingSize: number;
@@ -37,10 +39,11 @@ export interface RuntimeLimits {
 }
 
 export const DEFAULT_LIMITS: Omit<RuntimeLimits, 'cpus'> = {
-  frameSize: 2048,
+  frameSize: 4096,
   framesPerCpu: 4096,
   sourceFrames: 4096,
   budget: 64,
+  bulkSize: 16,
   maxDevices: 64,
   maxRxQueues: 128,
   maxRxRingSize: 4096,

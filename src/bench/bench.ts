@@ -1,0 +1,236 @@
+/*
+ * `xdpsim bench MODE`: xdp-bench's modes on simulated CPUs, with the
+ * traffic generated on the ingress device's wire (src/cpu/wiregen.ts).
+ *
+ * Topology: in0 <-> in0p (the ingress pair, one RX queue per CPU, the
+ * generator on in0's queues); the redirect modes add out0..outN-1 <->
+ * outp0.. whose peers run a dropping program, as the kernel benchmark's
+ * "veth whose peer drops". XDP_TX sends into in0p, which drops too.
+ *
+ * Counting is the runtime's own (per-CPU counters in shared memory): rx is
+ * what in0's queues polled, redirect what its program redirected, xmit the
+ * frames the egress devices transmitted, drop the XDP_DROP verdicts of the
+ * program under test, errors every other drop (redirect errors, transmit
+ * errors, exceptions, missed frames...). The peers' drops are the sink and
+ * are not counted as drops.
+ */
+import { fileURLToPath } from 'node:url';
+import { Runtime, type Device, type Stats } from '../runtime.ts';
+import { DROP_REASONS } from '../shared/counters.ts';
+import type { TrafficSpec } from '../gen/packets.ts';
+
+export const BENCH_MODES = ['drop', 'pass', 'tx', 'redirect', 'redirect-map', 'redirect-multi'] as const;
+export type BenchMode = (typeof BENCH_MODES)[number];
+export const PACKET_OPS = ['no-touch', 'read-data', 'parse-ip', 'swap-macs'] as const;
+export type PacketOp = (typeof PACKET_OPS)[number];
+
+export interface BenchOptions {
+  mode: BenchMode;
+  cpus?: number;
+  /** seconds of traffic (default 5) */
+  duration?: number;
+  /** seconds between rows (default 1; 0: none) */
+  interval?: number;
+  /** frame size without FCS (default 64) */
+  pktSize?: number;
+  /** flows (default 64: enough for RSS to feed every CPU) */
+  flows?: number;
+  /** DEV_MAP_BULK_SIZE ablation: 1..16 (default 16) */
+  bulkSize?: number;
+  /** seeds the size sequence of a size range or IMIX (default 1) */
+  seed?: number;
+  /** the program's packet operation (xdp-bench's -p; default no-touch, swap-macs for tx) */
+  op?: PacketOp;
+  /** target pps (0: as fast as the CPUs go) */
+  rate?: number;
+  /** egress devices of redirect-multi (default 2) */
+  ports?: number;
+  /** per-CPU rows (xdp-bench -e) */
+  extended?: boolean;
+  /** RCU bookkeeping (default on; off only to measure its cost) */
+  rcu?: boolean;
+  /** more traffic options (l3, l4, vlan, size ranges...) */
+  traffic?: TrafficSpec;
+  /**
+   * tracepoints: 'default' (the runtime's: all but the per-frame xdp_redirect),
+   * 'off', 'errors' (xdp_exception and xdp_redirect_err only), 'all'
+   */
+  tracing?: 'default' | 'off' | 'errors' | 'all';
+}
+
+export interface BenchSummary {
+  mode: BenchMode;
+  op: PacketOp;
+  cpus: number;
+  duration_s: number;
+  /** the frame size, or the size spec ('imix', 'MIN-MAX') */
+  pkt_size: number | string;
+  flows: number;
+  bulk_size: number;
+  frames_in: number;
+  frames_out: number;
+  rx_pps: number;
+  rx_pps_per_cpu: number;
+  per_cpu_rx_pps: number[];
+  redirect_pps: number;
+  xmit_pps: number;
+  drop_pps: number;
+  errors: number;
+  errors_by_reason: Record<string, number>;
+  leaked_frames: number;
+  conserved: boolean;
+  generator: { sent: number; missed: number; rewrites: number; stalls: number };
+}
+
+type Out = (s: string) => void;
+
+const PROGS = fileURLToPath(new URL('./xdp_bench.ts', import.meta.url));
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+function progName(mode: BenchMode, op: PacketOp): string {
+  const suffix = { 'no-touch': '', 'read-data': '_read', 'parse-ip': '_parse', 'swap-macs': '_swap' }[op];
+  switch (mode) {
+    case 'drop': case 'pass': case 'tx': return `bench_${mode}${suffix}`;
+    case 'redirect': return op === 'swap-macs' ? 'bench_redirect_swap' : 'bench_redirect';
+    case 'redirect-map': return op === 'swap-macs' ? 'bench_redirect_map_swap' : 'bench_redirect_map';
+    case 'redirect-multi': return 'bench_redirect_multi';
+  }
+}
+
+interface Scene { in0: Device; outs: Device[]; sinks: Device[] }
+
+async function scene(rt: Runtime, mode: BenchMode, op: PacketOp, ports: number): Promise<Scene> {
+  const cpus = rt.cpus;
+  const [in0, in0p] = rt.createVeth('in0', 'in0p', { rxQueues: cpus }, { rxQueues: cpus });
+  const obj = await rt.loadObject(PROGS);
+  const outs: Device[] = [];
+  const sinks: Device[] = [];
+  const n = mode === 'redirect-multi' ? ports : mode.startsWith('redirect') ? 1 : 0;
+  for (let i = 0; i < n; i++) {
+    const [o, p] = rt.createVeth(`out${i}`, `outp${i}`, { rxQueues: cpus }, { rxQueues: cpus });
+    p.attachXdp(obj.progs.bench_sink_drop!);
+    outs.push(o);
+    sinks.push(p);
+  }
+  if (mode === 'tx') {
+    in0p.attachXdp(obj.progs.bench_sink_drop!);
+    outs.push(in0);
+    sinks.push(in0p);
+  }
+  if (mode === 'redirect') obj.maps.cfg!.update(0, outs[0]!.ifindex);
+  if (mode === 'redirect-map') obj.maps.tx_port!.update(0, outs[0]!.ifindex);
+  if (mode === 'redirect-multi') outs.forEach((o) => obj.maps.forward_map!.update(o.ifindex, o.ifindex));
+  in0.attachXdp(obj.progs[progName(mode, op)]!);
+  return { in0, outs, sinks };
+}
+
+interface Snap { t: number; rx: number; redirect: number; xmit: number; drop: number; errors: number; perCpu: number[] }
+
+function snap(s: Stats, sc: Scene, t: number): Snap {
+  const d = s.devices.find((x) => x.ifindex === sc.in0.ifindex)!;
+  const outIdx = new Set(sc.outs.map((o) => o.ifindex));
+  const sinkIdx = new Set(sc.sinks.map((o) => o.ifindex));
+  let xmit = 0;
+  let errors = 0;
+  for (const x of s.devices) {
+    if (outIdx.has(x.ifindex)) xmit += x.tx_packets;
+    if (sinkIdx.has(x.ifindex)) continue;
+    errors += x.drops - (x.ifindex === d.ifindex ? d.dropReasons.XDP_DROP : 0);
+  }
+  return { t, rx: d.rx_packets, redirect: d.xdp_redirect, xmit, drop: d.dropReasons.XDP_DROP, errors, perCpu: d.perCpu.map((p) => p.rx_packets) };
+}
+
+function row(a: Snap, b: Snap, mode: BenchMode, extended: boolean): string[] {
+  const dt = (b.t - a.t) / 1000;
+  /* counters read while CPUs write them: a difference can be off by a frame in flight, never below 0 */
+  const r = (k: 'rx' | 'redirect' | 'xmit' | 'drop' | 'errors'): string => fmt(Math.max(0, b[k] - a[k]) / dt).padStart(12);
+  const redirecting = mode.startsWith('redirect');
+  const lines = [`${'Summary'.padEnd(10)}${r('rx')} rx/s${redirecting ? `${r('redirect')} redir/s` : ''}${mode === 'drop' ? `${r('drop')} drop/s` : ''}${mode === 'tx' || redirecting ? `${r('xmit')} xmit/s` : ''}${r('errors')} err,drop/s`];
+  if (extended) {
+    b.perCpu.forEach((n, c) => lines.push(`  cpu:${String(c).padEnd(5)}${fmt((n - a.perCpu[c]!) / dt).padStart(12)} rx/s`));
+  }
+  return lines;
+}
+
+/** Run one benchmark; prints rows every interval (unless quiet) and returns the summary. */
+export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<BenchSummary> {
+  const mode = o.mode;
+  const cpus = o.cpus ?? 1;
+  const duration = o.duration ?? 5;
+  const interval = o.interval ?? 1;
+  const pktSize = o.pktSize ?? 64;
+  const flows = o.flows ?? 64;
+  const bulk = o.bulkSize ?? 16;
+  const op: PacketOp = o.op ?? (mode === 'tx' ? 'swap-macs' : 'no-touch');
+  if (mode === 'redirect-multi' && op !== 'no-touch') throw new RangeError('redirect-multi: only --packet-operation no-touch (a broadcast clones the frame)');
+  const rt = await Runtime.start({ cpus, bulkSize: bulk, rcu: o.rcu ?? true });
+  let sc: Scene;
+  try {
+    sc = await scene(rt, mode, op, o.ports ?? 2);
+  } catch (e) {
+    await rt.stop();
+    throw e;
+  }
+  const tracing = o.tracing ?? 'default';
+  if (tracing !== 'default') {
+    await rt.setTracepoints('all', tracing === 'all');
+    if (tracing === 'errors') await rt.setTracepoints(['xdp_exception', 'xdp_redirect_err'], true);
+  }
+  const traffic: TrafficSpec = { size: pktSize, flows, seed: o.seed ?? 1, ...o.traffic };
+  const sz = traffic.size ?? 64;
+  const sizeName = typeof sz === 'number' ? sz : sz === 'imix' ? 'imix' : 'min' in sz ? `${sz.min}-${sz.max}` : 'imix (custom)';
+  const t0 = performance.now();
+  let prev = snap(rt.stats(), sc, t0);
+  const first = prev;
+  const gen = await sc.in0.generate({ traffic, durationMs: duration * 1000, ...(o.rate ? { rate: o.rate } : {}) });
+  const timer = interval > 0 ? setInterval(() => {
+    const cur = snap(rt.stats(), sc, performance.now());
+    for (const l of row(prev, cur, mode, o.extended === true)) out(l);
+    prev = cur;
+  }, interval * 1000) : null;
+  const g = await gen.done;
+  if (timer) clearInterval(timer);
+  const tEnd = performance.now();
+  await rt.quiesce(2000);
+  const s = await rt.stop();
+  const last = snap(s, sc, tEnd);
+  /* the rates are over the generators' own run time (the longest queue) */
+  const secs = Math.max(...g.queues.map((q) => q.ms), 1) / 1000;
+  const t = s.totals;
+  const framesIn = t.injected + t.clones;
+  const framesOut = t.stack + t.xmit_consumed + t.dropped;
+  const errorsBy: Record<string, number> = {};
+  const sinkIdx = new Set(sc.sinks.map((x) => x.ifindex));
+  for (const d of s.devices) {
+    if (sinkIdx.has(d.ifindex)) continue;
+    for (const r of DROP_REASONS) {
+      const n = d.dropReasons[r] - (r === 'XDP_DROP' && d.ifindex === sc.in0.ifindex ? d.dropReasons[r] : 0);
+      if (n > 0) errorsBy[r] = (errorsBy[r] ?? 0) + n;
+    }
+  }
+  const perCpu = last.perCpu.map((n, c) => (n - first.perCpu[c]!) / secs);
+  const sum: BenchSummary = {
+    mode, op, cpus, duration_s: secs, pkt_size: sizeName, flows, bulk_size: bulk,
+    frames_in: framesIn, frames_out: framesOut,
+    rx_pps: (last.rx - first.rx) / secs, rx_pps_per_cpu: (last.rx - first.rx) / secs / cpus, per_cpu_rx_pps: perCpu,
+    redirect_pps: (last.redirect - first.redirect) / secs, xmit_pps: (last.xmit - first.xmit) / secs,
+    drop_pps: (last.drop - first.drop) / secs, errors: last.errors - first.errors, errors_by_reason: errorsBy,
+    leaked_frames: framesIn - framesOut + (s.pool.frames - s.pool.free), conserved: s.conserved && framesIn === framesOut,
+    generator: { sent: g.sent, missed: g.missed, rewrites: g.queues.reduce((a, q) => a + q.rewrites, 0), stalls: g.queues.reduce((a, q) => a + q.stalls, 0) },
+  };
+  return sum;
+}
+
+/** The closing lines of a human-readable run. */
+export function summaryLines(s: BenchSummary): string[] {
+  const lines = [
+    `${s.mode} (${s.op}): ${s.cpus} CPU${s.cpus > 1 ? 's' : ''}, ${typeof s.pkt_size === 'number' ? `${s.pkt_size}-byte` : s.pkt_size} frames, ${s.flows} flow${s.flows > 1 ? 's' : ''}, bulk ${s.bulk_size}, ${s.duration_s.toFixed(2)} s`,
+    `  rx ${fmt(s.rx_pps)} pps (${fmt(s.rx_pps_per_cpu)} per CPU: ${s.per_cpu_rx_pps.map(fmt).join(', ')})`,
+  ];
+  if (s.mode.startsWith('redirect')) lines.push(`  redirect ${fmt(s.redirect_pps)} pps  xmit ${fmt(s.xmit_pps)} pps`);
+  if (s.mode === 'tx') lines.push(`  xmit ${fmt(s.xmit_pps)} pps`);
+  if (s.mode === 'drop') lines.push(`  drop ${fmt(s.drop_pps)} pps`);
+  lines.push(`  errors ${fmt(s.errors)}${Object.keys(s.errors_by_reason).length ? ` (${Object.entries(s.errors_by_reason).map(([r, n]) => `${r} ${fmt(n)}`).join(', ')})` : ''}`);
+  lines.push(`  frames: in ${fmt(s.frames_in)} out ${fmt(s.frames_out)} leaked ${s.leaked_frames}: ${s.conserved ? 'conserved' : 'NOT CONSERVED'}`);
+  return lines;
+}

@@ -1,0 +1,196 @@
+/*
+ * The generator on the wire of RX queues (Runtime.generate): exact counts,
+ * frames that a reference decoder accepts, RSS spread, rate accuracy on an
+ * idle run, capture replay, and conservation when a run is cut short.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Runtime, type TapPacket } from '../src/index.ts';
+import { compileTraffic, RSS_DEFAULT_KEY, toeplitzHash } from '../src/gen/packets.ts';
+import { rssQueue } from '../src/gen/plan.ts';
+import { writePcap } from '../src/gen/pcap.ts';
+import { decodeRef } from './fixtures/decode-ref.ts';
+import { fixture, withRuntime } from './helpers.ts';
+
+test('generated frames: exact count, IMIX sizes, valid checksums, each flow on its RSS queue', async () => {
+  await withRuntime({ cpus: 2 }, async (rt) => {
+    const [v0] = rt.createVeth('g0', 'g0p', { rxQueues: 2 });
+    const got: TapPacket[] = [];
+    v0.onPass((p) => got.push(p));
+    const traffic = { size: 'imix' as const, flows: 24, vlan: 7, seed: 5 };
+    /* a rate the tap rings keep up with: every frame is seen */
+    const gen = await v0.generate({ traffic, count: 2400, rate: 20_000 });
+    const r = await gen.done;
+    assert.equal(r.ended, 'done');
+    assert.equal(r.sent, 2400);
+    assert.equal(r.missed, 0);
+    assert.equal(await rt.quiesce(), true);
+    rt.collect();
+    assert.equal(got.length, 2400);
+    const tr = compileTraffic(traffic);
+    const sizes = new Map<number, number>();
+    const queueOfPort = new Map<number, number>();
+    for (const p of got) {
+      const d = decodeRef(p.data);
+      assert.equal(d.vlan?.vid, 7);
+      assert.equal(d.ipv4?.headerChecksumOk, true);
+      assert.equal(d.ipv4?.totalLengthOk, true);
+      assert.equal(d.udp?.checksumOk, true);
+      assert.equal(d.udp?.lengthOk, true);
+      sizes.set(p.data.length, (sizes.get(p.data.length) ?? 0) + 1);
+      const q = queueOfPort.get(d.udp!.sport);
+      if (q === undefined) queueOfPort.set(d.udp!.sport, p.rxQueue);
+      else assert.equal(p.rxQueue, q, 'a flow stays on one queue');
+    }
+    /* every flow was sent, each on the queue its Toeplitz hash picks */
+    assert.equal(queueOfPort.size, 24);
+    for (let i = 0; i < tr.nflows; i++) {
+      const f = tr.flow(i);
+      const input = new Uint8Array(12);
+      input.set(f.src, 0);
+      input.set(f.dst, 4);
+      input.set([f.sport >> 8, f.sport & 255, f.dport >> 8, f.dport & 255], 8);
+      assert.equal(tr.rssHash(i), toeplitzHash(RSS_DEFAULT_KEY, input));
+      assert.equal(queueOfPort.get(f.sport), rssQueue(tr.rssHash(i), 2));
+    }
+    /* IMIX 7:4:1 (60, 590, 1514 bytes + the 4-byte tag) over whole periods of each queue's sequence */
+    const total = [...sizes.values()].reduce((a, b) => a + b, 0);
+    assert.equal(total, 2400);
+    assert.deepEqual([...sizes.keys()].sort((a, b) => a - b), [64, 594, 1518]);
+    assert.ok(Math.abs(sizes.get(64)! / total - 7 / 12) < 0.03, `64-byte share ${sizes.get(64)! / total}`);
+    assert.ok(Math.abs(sizes.get(1518)! / total - 1 / 12) < 0.03);
+    const st = await rt.stop();
+    assert.equal(st.totals.injected, 2400);
+    assert.equal(st.totals.stack, 2400);
+    assert.equal(st.conserved, true);
+    assert.equal(st.pool.free, st.pool.frames);
+  });
+});
+
+test('pinned to one queue: every frame on it; the count splits exactly over queues otherwise', async () => {
+  await withRuntime({ cpus: 2 }, async (rt) => {
+    const [v0] = rt.createVeth('p0', 'p0p', { rxQueues: 2 });
+    const r1 = await (await v0.generate({ traffic: { flows: 64 }, count: 50_001, queue: 1 })).done;
+    assert.equal(r1.sent, 50_001);
+    assert.deepEqual(r1.queues.map((q) => [q.queue, q.cpu, q.sent]), [[1, 1, 50_001]]);
+    const r2 = await (await v0.generate({ traffic: { flows: 64 }, count: 100_001 })).done;
+    assert.equal(r2.sent, 100_001);
+    assert.equal(r2.queues.length, 2);
+    assert.equal(r2.queues[0]!.sent + r2.queues[1]!.sent, 100_001);
+    await rt.quiesce();
+    const s = v0.stats();
+    assert.equal(s.injected, 150_002);
+    assert.equal(s.rx_packets, 150_002);
+    assert.deepEqual(s.perCpu.map((c) => c.rx_packets), [r2.queues[0]!.sent, r2.queues[1]!.sent + 50_001]);
+  });
+});
+
+test('a target rate is held on an idle run (within 2%)', async () => {
+  await withRuntime({ cpus: 1 }, async (rt) => {
+    const [v0] = rt.createVeth('r0', 'r0p');
+    const obj = await rt.loadObject(fixture('prog-verdict.ts'));
+    obj.maps.config!.update(0, 1); /* XDP_DROP */
+    v0.attachXdp(obj.progs.verdict!);
+    const t0 = performance.now();
+    const r = await (await v0.generate({ traffic: { flows: 8 }, rate: 100_000, durationMs: 1000 })).done;
+    const wall = (performance.now() - t0) / 1000;
+    const q = r.queues[0]!;
+    const rate = q.sent / (q.ms / 1000);
+    assert.ok(Math.abs(rate - 100_000) / 100_000 < 0.02, `rate ${rate}`);
+    assert.ok(Math.abs(q.sent - 100_000) <= 2000, `sent ${q.sent}`);
+    assert.ok(wall >= 0.99 && wall < 2, `wall ${wall}`);
+    assert.equal(q.missed, 0);
+  });
+});
+
+test('a rate the CPU cannot take: frames beyond the ring are missed, counted as FULL_RING drops, and conserved', async () => {
+  await withRuntime({ cpus: 1 }, async (rt) => {
+    const [v0] = rt.createVeth('m0', 'm0p');
+    const obj = await rt.loadObject(fixture('prog-slow.ts'));
+    v0.attachXdp(obj.progs.slow!);
+    obj.maps.config!.update(0, 20); /* us of busy work per frame: at most 50k pps */
+    const r = await (await v0.generate({ traffic: { flows: 4 }, rate: 500_000, durationMs: 300 })).done;
+    /* 150,000 due, at most 15,000 taken, and the ring holds 4096 */
+    assert.ok(r.missed > 100_000, `missed ${r.missed}`);
+    const st = await rt.stop();
+    const d = st.devices.find((x) => x.name === 'm0')!;
+    assert.equal(d.dropReasons.FULL_RING, r.missed);
+    assert.equal(d.injected, r.sent);
+    assert.equal(st.conserved, true);
+    assert.equal(st.pool.free, st.pool.frames);
+  });
+});
+
+test('replay a pcap: every packet byte for byte, looped, on the queues RSS picks; paced replay keeps the gaps', async () => {
+  const tr = compileTraffic({ flows: 5, size: { min: 60, max: 200 }, seed: 9 });
+  const pkts = Array.from({ length: 10 }, (_, i) => {
+    const b = new Uint8Array(tr.sizes[i]!);
+    tr.write(i % 5, b.length, b, 0);
+    return { data: b, tsNs: 1_700_000_000_000_000_000n + BigInt(i) * 20_000_000n };
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'xdpsim-replay-'));
+  const file = join(dir, 'x.pcap');
+  writeFileSync(file, writePcap(pkts, { nano: true }));
+  await withRuntime({ cpus: 2 }, async (rt) => {
+    const [v0] = rt.createVeth('rp0', 'rp0p', { rxQueues: 2 });
+    const got: TapPacket[] = [];
+    v0.onPass((p) => got.push(p));
+    const r = await (await v0.generate({ replay: file, loops: 3 })).done;
+    assert.equal(r.sent, 30);
+    await rt.quiesce();
+    rt.collect();
+    assert.equal(got.length, 30);
+    const want = new Map(pkts.map((p) => [Buffer.from(p.data).toString('hex'), 0]));
+    for (const p of got) {
+      const k = Buffer.from(p.data).toString('hex');
+      assert.ok(want.has(k), 'a replayed frame equals a captured one');
+      want.set(k, want.get(k)! + 1);
+    }
+    assert.deepEqual([...want.values()], Array(10).fill(3));
+    /* paced: 10 packets 20 ms apart, twice: the second loop starts one mean gap after the last packet */
+    const t0 = performance.now();
+    const pr = await (await v0.generate({ replay: file, loops: 2, paced: true, queue: 0 })).done;
+    const ms = performance.now() - t0;
+    assert.equal(pr.sent, 20);
+    assert.ok(ms >= 19 * 20 && ms < 19 * 20 + 300, `paced replay took ${ms} ms`);
+  });
+});
+
+test('a malformed capture fails with its offset and nothing is sent', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xdpsim-bad-'));
+  const file = join(dir, 'bad.pcap');
+  const good = writePcap([{ data: new Uint8Array(60).fill(1), tsNs: 0n }, { data: new Uint8Array(60).fill(2), tsNs: 1000n }]);
+  writeFileSync(file, good.subarray(0, good.length - 10));
+  await withRuntime({ cpus: 1 }, async (rt) => {
+    const [v0] = rt.createVeth('b0', 'b0p');
+    await assert.rejects(v0.generate({ replay: file }), /truncated packet record at offset 100/);
+    assert.equal(v0.stats().injected, 0);
+    await assert.rejects(v0.generate({ traffic: { size: 30 } }), /size/);
+    await assert.rejects(v0.generate({ traffic: { size: 4000 } }), /do not fit a frame \(at most 3520/);
+    await assert.rejects(v0.generate({ queue: 3 }), /queue 3 outside 0..0/);
+  });
+});
+
+test('stopping the runtime mid-run: the generator ends, every frame comes home', async () => {
+  const rt = await Runtime.start({ cpus: 2 });
+  const [v0, v1] = rt.createVeth('s0', 's0p', { rxQueues: 2 }, { rxQueues: 2 });
+  const obj = await rt.loadObject(fixture('prog-verdict.ts'));
+  obj.maps.config!.update(0, 3); /* XDP_TX into the peer, which has no program: xmit errors */
+  v0.attachXdp(obj.progs.verdict!);
+  const peer = await rt.loadObject(fixture('prog-verdict.ts'));
+  peer.maps.config!.update(0, 2); /* XDP_PASS */
+  v1.attachXdp(peer.progs.verdict!);
+  const gen = await v0.generate({ traffic: { flows: 32 }, durationMs: 10_000 });
+  await new Promise((r) => setTimeout(r, 300));
+  const st = await rt.stop();
+  const r = await gen.done;
+  assert.equal(r.ended, 'stopped');
+  assert.ok(r.sent > 10_000, `sent ${r.sent}`);
+  assert.equal(st.totals.injected, r.sent);
+  assert.equal(st.conserved, true);
+  assert.equal(st.pool.free, st.pool.frames);
+  assert.equal(st.cpus.reduce((a, c) => a + c.bad_frees, 0), 0);
+});
