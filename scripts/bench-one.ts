@@ -1,6 +1,5 @@
-import { runBench, summaryLines, type BenchMode } from '../src/bench/bench.ts';
-const mode = (process.argv[2] ?? 'drop') as BenchMode;
-const cpus = Number(process.argv[3] ?? 1);
-const s = await runBench({ mode, cpus, duration: Number(process.argv[4] ?? 3), pktSize: Number(process.argv[5] ?? 64) }, console.log);
+/* One bench run with any BenchOptions as JSON: node --import tsx scripts/bench-one.ts '{"mode":"redirect-map"}' */
+import { runBench, summaryLines, type BenchOptions } from '../src/bench/bench.ts';
+const o = JSON.parse(process.argv[2] ?? '{"mode":"drop"}') as BenchOptions;
+const s = await runBench({ duration: 3, interval: 0, ...o });
 for (const l of summaryLines(s)) console.log(l);
-console.log(JSON.stringify(s.generator));

@@ -38,6 +38,7 @@ for (const mode of ['drop', 'redirect-map'] as const) {
 add('rcu', 'redirect-map RCU on', { mode: 'redirect-map' });
 add('rcu', 'redirect-map RCU off', { mode: 'redirect-map', rcu: false });
 add('trace', 'redirect-map tracing off', { mode: 'redirect-map', tracing: 'off' });
+add('trace', 'redirect-map runtime default events', { mode: 'redirect-map', tracing: 'runtime' });
 add('trace', 'redirect-map error events on', { mode: 'redirect-map', tracing: 'errors' });
 add('trace', 'redirect-map all events on', { mode: 'redirect-map', tracing: 'all' });
 add('ops', 'drop parse-ip', { mode: 'drop', op: 'parse-ip' });
@@ -80,7 +81,8 @@ w(`Written by \`npm run bench\` (scripts/bench.ts) on ${new Date().toISOString()
 w(`Each cell is the median of ${runs} runs of ${seconds} s (min–max in brackets), in Mpps per simulated CPU unless it says otherwise;`);
 w('the cases run interleaved, round after round, so a noisy stretch of the machine falls on all of them alike.');
 w('Traffic: UDP/IPv4, 64 flows, generated on the wire of in0\'s RX queues by the CPU that polls each (prepared frames, recycled).');
-w('Every counter is on; every run conserved its frames (checked, or the script fails).');
+w('Every counter is on; tracepoints are off unless a row says otherwise (as on a kernel with no tracer attached; each costs one flag check);');
+w('every run conserved its frames (checked, or the script fails).');
 w();
 w('## Modes (1 CPU)');
 w();
@@ -110,6 +112,7 @@ if (!values.quick) {
   pair('redirect-map 1 CPU', 'redirect-map 2 CPUs');
   pair('redirect-map RCU on', 'redirect-map RCU off');
   pair('redirect-map tracing off', 'redirect-map error events on');
+  w(`| redirect-map runtime default events | ${cell('redirect-map runtime default events')} | ${ratio('redirect-map runtime default events', 'redirect-map tracing off')} of tracing off |`);
   w(`| redirect-map all events on | ${cell('redirect-map all events on')} | ${ratio('redirect-map all events on', 'redirect-map tracing off')} of tracing off |`);
   w();
   w('The 2-CPU ratios are of total rx (Mpps summed over CPUs); the others of per-CPU rates.');

@@ -148,6 +148,9 @@ options:
   --ports N         redirect-multi: egress devices (default 2)
   --seed N          seed of the size sequence (ranges, imix; default 1)
   --no-rcu          no RCU bookkeeping (to measure its cost)
+  --trace T         tracepoints: off (default, as a kernel with no tracer
+                    attached), errors (xdp_exception, xdp_redirect_err),
+                    runtime (the runtime's default set), all
   -e, --extended    per-CPU rows
   --json            the summary as one JSON object on the last line`,
   run: `usage: xdpsim run --prog FILE[:PROGRAM] [options]
@@ -439,7 +442,7 @@ async function bench(args: string[], out: Out): Promise<number> {
       'pkt-size': { type: 'string', default: '64' }, flows: { type: 'string', default: '64' }, rate: { type: 'string', default: '0' },
       'bulk-size': { type: 'string', default: '16' }, seed: { type: 'string', default: '1' }, 'packet-operation': { type: 'string', short: 'p' },
       ports: { type: 'string', default: '2' }, l3: { type: 'string', default: 'ipv4' }, l4: { type: 'string', default: 'udp' },
-      vlan: { type: 'string' }, 'no-rcu': { type: 'boolean', default: false }, extended: { type: 'boolean', short: 'e', default: false },
+      vlan: { type: 'string' }, 'no-rcu': { type: 'boolean', default: false }, trace: { type: 'string', default: 'off' }, extended: { type: 'boolean', short: 'e', default: false },
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -455,7 +458,10 @@ async function bench(args: string[], out: Out): Promise<number> {
   if (v.l3 !== 'ipv4' && v.l3 !== 'ipv6') throw new UsageError(`--l3 ${v.l3}: ipv4 or ipv6`);
   if (v.l4 !== 'udp' && v.l4 !== 'tcp-syn') throw new UsageError(`--l4 ${v.l4}: udp or tcp-syn`);
   const size = sizeSpec(v['pkt-size']!);
+  const tracing = v.trace as BenchOptions['tracing'];
+  if (!['off', 'errors', 'runtime', 'all'].includes(v.trace!)) throw new UsageError(`--trace ${v.trace}: one of off, errors, runtime, all`);
   const o: BenchOptions = {
+    tracing,
     mode: mode as BenchMode, cpus: int('cpus', v.cpus, 1, 64), duration, interval,
     pktSize: typeof size === 'number' ? size : 0, flows: int('flows', v.flows, 1, 1 << 20),
     bulkSize: int('bulk-size', v['bulk-size'], 1, 16), seed: int('seed', v.seed, 0, 2 ** 31 - 1),

@@ -149,7 +149,7 @@ test('the decoder catches corruption (it is not vacuous)', () => {
     const f = new Uint8Array(100);
     ct.write(5, 100, f, 0);
     const ok = decodeRef(f);
-    assert.ok((ok.udp?.checksumOk ?? ok.tcp?.checksumOk) === true);
+    assert.ok((ok.udp?.checksumOk ?? ok.tcp?.checksumOk) === true, label(c));
     f[99] ^= 1; /* last payload byte */
     const bad = decodeRef(f);
     assert.equal(bad.udp?.checksumOk ?? bad.tcp?.checksumOk, false, label(c));

@@ -52,10 +52,12 @@ export interface BenchOptions {
   /** more traffic options (l3, l4, vlan, size ranges...) */
   traffic?: TrafficSpec;
   /**
-   * tracepoints: 'default' (the runtime's: all but the per-frame xdp_redirect),
-   * 'off', 'errors' (xdp_exception and xdp_redirect_err only), 'all'
+   * tracepoints: 'off' (the default, as on a kernel with no tracer
+   * attached: each costs one flag check), 'errors' (xdp_exception and
+   * xdp_redirect_err only), 'runtime' (the runtime's default: all but the
+   * per-frame xdp_redirect), 'all'
    */
-  tracing?: 'default' | 'off' | 'errors' | 'all';
+  tracing?: 'off' | 'errors' | 'runtime' | 'all';
 }
 
 export interface BenchSummary {
@@ -171,8 +173,8 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
     await rt.stop();
     throw e;
   }
-  const tracing = o.tracing ?? 'default';
-  if (tracing !== 'default') {
+  const tracing = o.tracing ?? 'off';
+  if (tracing !== 'runtime') {
     await rt.setTracepoints('all', tracing === 'all');
     if (tracing === 'errors') await rt.setTracepoints(['xdp_exception', 'xdp_redirect_err'], true);
   }

@@ -234,27 +234,34 @@ export class Cpu {
     const row = devRow(ifindex);
     const meta = this.pool.meta;
     c[CPU_POLLS]++;
-    let bytes = 0;
-    for (let i = 0; i < n; i++) bytes += meta[batch[i]! * FM_WORDS + FM_LEN]!;
     c[row + DEV_RX_PACKETS] += n;
-    c[row + DEV_RX_BYTES] += bytes;
+    let bytes = 0;
 
     if ((state & (DS_REGISTERED | DS_UP)) !== (DS_REGISTERED | DS_UP)) {
       /* a device that is down has no wire: its generator ends */
       if (g !== undefined) g.stop(GEN_DEV_DOWN);
-      for (let i = 0; i < n; i++) this.drop(batch[i]!, row, DR_DEV_READY);
+      for (let i = 0; i < n; i++) {
+        bytes += meta[batch[i]! * FM_WORDS + FM_LEN]!;
+        this.drop(batch[i]!, row, DR_DEV_READY);
+      }
     } else if (progId === 0) {
-      for (let i = 0; i < n; i++) this.toStack(batch[i]!, row, ifindex, rxq, tapOn);
+      for (let i = 0; i < n; i++) {
+        bytes += meta[batch[i]! * FM_WORDS + FM_LEN]!;
+        this.toStack(batch[i]!, row, ifindex, rxq, tapOn);
+      }
     } else {
       for (let i = 0; i < n; i++) {
         const fd = batch[i]!;
-        meta[fd * FM_WORDS + FM_INGRESS] = ifindex;
-        meta[fd * FM_WORDS + FM_RXQ] = rxq;
+        const m = fd * FM_WORDS;
+        bytes += meta[m + FM_LEN]!;
+        meta[m + FM_INGRESS] = ifindex;
+        meta[m + FM_RXQ] = rxq;
         this.runXdp(progId, fd, ifindex, rxq, row, tapOn);
         /* planted fault: a quiescent state reported in the middle of the poll */
         if (this.faultEarlyQs && i === n >> 1) this.reportQs();
       }
     }
+    c[row + DEV_RX_BYTES] += bytes;
     if (!this.faultFlushOutside) this.xdpDoFlush();
     this.pool.flushReturns();
     return n;

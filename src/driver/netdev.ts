@@ -4,7 +4,8 @@
  * ndo_xdp_xmit.
  *
  * Concurrency: the device and RX queue tables are written by the control
- * plane only (see src/shared/layout.ts) and read here with Atomics.load.
+ * plane only (see src/shared/layout.ts); device words are read here with
+ * plain loads (see dev()), queue rows with Atomics.load.
  * RX rings are MpscRings: any thread delivers into them (a veth's xmit from
  * any CPU, the main thread's traffic source), the CPU the queue is bound to
  * consumes. After delivering, the producer rings that CPU's doorbell, which
@@ -44,9 +45,13 @@ export class NetDevices {
     this.ringStride = rxRingStride(shared.limits);
   }
 
-  /** Device word `w` of `ifindex` (Atomics.load: the control plane may change it). */
+  /**
+   * Device word `w` of `ifindex`. A plain load, as the kernel reads
+   * dev->flags or dev->mtu: the control plane's change is seen by the next
+   * frames, and a device is freed only after a grace period.
+   */
   dev(ifindex: number, w: number): number {
-    return Atomics.load(this.devtab, ifindex * DT_WORDS + w);
+    return this.devtab[ifindex * DT_WORDS + w]!;
   }
   isUp(ifindex: number): boolean {
     const s = this.dev(ifindex, DT_STATE);

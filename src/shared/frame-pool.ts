@@ -131,6 +131,8 @@ export class FramePool {
   /** frames freed with a bad descriptor or twice: a bug, counted not thrown */
   badFrees = 0;
   allocFails = 0;
+  private readonly homeLo: number;
+  private readonly homeHi: number;
 
   constructor(shared: FramePoolShared, home: number) {
     this.shared = shared;
@@ -142,6 +144,8 @@ export class FramePool {
     this.maxLinearLen = this.hardEnd - XDP_PACKET_HEADROOM;
     this.cache = new Int32Array(shared.caches);
     this.cacheBase = home * (shared.perHome + 1);
+    this.homeLo = home * shared.perHome;
+    this.homeHi = this.homeLo + shared.perHome;
     this.returnRings = shared.returns.map((b) => new MpscRing(b));
     this.ownReturn = this.returnRings[home]!;
     this.pending = shared.returns.map(() => new Int32Array(RETURN_BATCH));
@@ -203,7 +207,8 @@ export class FramePool {
       this.badFrees++;
       return;
     }
-    const h = (fd / this.shared.perHome) | 0;
+    /* this home's range first: no division for the common case */
+    const h = fd >= this.homeLo && fd < this.homeHi ? this.home : (fd / this.shared.perHome) | 0;
     const st = meta[m + FM_STATE]!;
     if (st !== FS_USED) {
       if (st !== FS_GEN) {
