@@ -142,6 +142,8 @@ options:
   --l4 P            udp | tcp-syn (default udp)
   --vlan ID         add an 802.1Q tag
   --rate PPS        target rate (default: as fast as the CPUs go)
+  --replay FILE     replay a pcap or pcapng capture (looped) instead of
+                    generated traffic; --paced keeps its recorded gaps
   --bulk-size N     DEV_MAP_BULK_SIZE ablation, 1..16 (default 16)
   --packet-operation OP  no-touch | read-data | parse-ip | swap-macs (default
                     no-touch; swap-macs for tx), as xdp-bench's -p
@@ -442,7 +444,8 @@ async function bench(args: string[], out: Out): Promise<number> {
       'pkt-size': { type: 'string', default: '64' }, flows: { type: 'string', default: '64' }, rate: { type: 'string', default: '0' },
       'bulk-size': { type: 'string', default: '16' }, seed: { type: 'string', default: '1' }, 'packet-operation': { type: 'string', short: 'p' },
       ports: { type: 'string', default: '2' }, l3: { type: 'string', default: 'ipv4' }, l4: { type: 'string', default: 'udp' },
-      vlan: { type: 'string' }, 'no-rcu': { type: 'boolean', default: false }, trace: { type: 'string', default: 'off' }, extended: { type: 'boolean', short: 'e', default: false },
+      vlan: { type: 'string' }, 'no-rcu': { type: 'boolean', default: false }, trace: { type: 'string', default: 'off' },
+      replay: { type: 'string' }, paced: { type: 'boolean', default: false }, extended: { type: 'boolean', short: 'e', default: false },
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -461,7 +464,7 @@ async function bench(args: string[], out: Out): Promise<number> {
   const tracing = v.trace as BenchOptions['tracing'];
   if (!['off', 'errors', 'runtime', 'all'].includes(v.trace!)) throw new UsageError(`--trace ${v.trace}: one of off, errors, runtime, all`);
   const o: BenchOptions = {
-    tracing,
+    tracing, ...(v.replay !== undefined ? { replay: v.replay, paced: v.paced! } : {}),
     mode: mode as BenchMode, cpus: int('cpus', v.cpus, 1, 64), duration, interval,
     pktSize: typeof size === 'number' ? size : 0, flows: int('flows', v.flows, 1, 1 << 20),
     bulkSize: int('bulk-size', v['bulk-size'], 1, 16), seed: int('seed', v.seed, 0, 2 ** 31 - 1),

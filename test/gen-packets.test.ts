@@ -9,6 +9,7 @@ import {
   type TrafficSpec, type CompiledTraffic,
 } from '../src/gen/packets.ts';
 import { decodeRef } from './fixtures/decode-ref.ts';
+import { buildUdp4 } from '../src/driver/packet.ts';
 
 type L3 = 'ipv4' | 'ipv6';
 type L4 = 'udp' | 'tcp-syn';
@@ -162,6 +163,38 @@ test('the decoder catches corruption (it is not vacuous)', () => {
   }
 });
 
+test('a UDP checksum that computes to 0 is sent as 0xffff (0 means none; invalid over IPv6)', () => {
+  for (const l3 of ['ipv4', 'ipv6'] as const) {
+    /* raising the source port by the checksum C turns the sum into 0xffff, so the checksum into 0 */
+    const probe = compileTraffic({ l3, srcPort: 1000, size: 100 });
+    const f = new Uint8Array(100);
+    probe.write(0, 100, f, 0);
+    const c = decodeRef(f).udp!.checksum;
+    let port = 1000 + c;
+    if (port > 65535) port -= 65535;
+    const ct = compileTraffic({ l3, srcPort: port, size: 100 });
+    ct.write(0, 100, f, 0);
+    const d = decodeRef(f);
+    assert.equal(d.udp!.sport, port);
+    assert.equal(d.udp!.checksum, 0xffff, `${l3}: port ${port}`);
+    assert.ok(d.udp!.checksumOk, `${l3}: checksum valid`);
+    /* a zero checksum field: "not computed" is legal over IPv4 only (RFC 768, RFC 8200 8.1) */
+    const off = (l3 === 'ipv4' ? 34 : 54) + 6;
+    f[off] = 0;
+    f[off + 1] = 0;
+    assert.equal(decodeRef(f).udp!.checksumOk, l3 === 'ipv4');
+  }
+});
+
+test('ipv4/udp frames match the existing buildUdp4 byte for byte', () => {
+  for (const size of [42, 60, 64, 65, 1514]) {
+    const ct = compileTraffic({ size, srcPort: 9, srcIp: '192.168.1.10', dstIp: '192.168.1.20', ttl: 33 });
+    const f = new Uint8Array(size);
+    ct.write(0, size, f, 0);
+    assert.deepEqual(f, buildUdp4({ size, srcPort: 9, dstPort: 9, srcIp: '192.168.1.10', dstIp: '192.168.1.20', ttl: 33 }), `size ${size}`);
+  }
+});
+
 test('writeHeaders over a pattern-filled buffer equals write() byte for byte', () => {
   for (const c of COMBOS) {
     for (const spec of [rangedSpec(c.l3, c.l4, c.vlan, 64), { l3: c.l3, l4: c.l4, flows: 1000, ...(c.vlan ? { vlan: 7 } : {}) }]) {
@@ -236,7 +269,7 @@ test('flow enumeration: mixed radix, sport fastest, address carry, prefixes', ()
   const d = decodeRef(fr);
   assert.equal(d.ipv6!.src, 'fd00::1:0:0');
   assert.equal(d.ipv6!.dst, addressString(c6.flow(139999).dst));
-  assert.ok(d.tcp!.checksumOk);
+  assert.ok(d.tcp!.checksumOk, 'd.tcp!.checksumOk');
 
   /* flows alone: srcPorts = flows */
   const fl = compileTraffic({ flows: 100 });
@@ -285,14 +318,14 @@ test('size sequences: fixed, seeded range, IMIX', () => {
   const r1b = compileTraffic({ size: { min: 64, max: 1514 }, seed: 7 });
   const r2 = compileTraffic({ size: { min: 64, max: 1514 }, seed: 8 });
   assert.equal(r1.sizes.length, 1024);
-  assert.ok(r1.sizes.every((s) => s >= 64 && s <= 1514));
+  assert.ok(r1.sizes.every((s) => s >= 64 && s <= 1514), 'r1.sizes.every((s) => s >= 64 && s <= 1514)');
   assert.deepEqual(r1.sizes, r1b.sizes);
   assert.notDeepEqual(r1.sizes, r2.sizes);
   assert.ok(r1.distinctSizes.length > 500, `only ${r1.distinctSizes.length} distinct sizes`);
-  assert.ok(r1.minSize < 200 && r1.maxSize > 1400);
+  assert.ok(r1.minSize < 200 && r1.maxSize > 1400, 'r1.minSize < 200 && r1.maxSize > 1400');
   assert.equal(r1.minSize, Math.min(...r1.sizes));
   assert.equal(r1.maxSize, Math.max(...r1.sizes));
-  for (let k = 1; k < r1.distinctSizes.length; k++) assert.ok(r1.distinctSizes[k - 1]! < r1.distinctSizes[k]!);
+  for (let k = 1; k < r1.distinctSizes.length; k++) assert.ok(r1.distinctSizes[k - 1]! < r1.distinctSizes[k]!, 'r1.distinctSizes[k - 1]! < r1.distinctSizes[k]!');
   const narrow = compileTraffic({ size: { min: 64, max: 65 } });
   assert.deepEqual(Array.from(narrow.distinctSizes), [64, 65]);
   assert.deepEqual(Array.from(compileTraffic({ size: { min: 100, max: 100 } }).distinctSizes), [100]);
@@ -301,7 +334,7 @@ test('size sequences: fixed, seeded range, IMIX', () => {
 
   const im = compileTraffic({ size: 'imix' });
   assert.equal(im.sizes.length % 12, 0);
-  assert.ok(im.sizes.length >= 1024);
+  assert.ok(im.sizes.length >= 1024, 'im.sizes.length >= 1024');
   const countOf = (a: Int32Array, v: number): number => a.reduce((n, s) => n + (s === v ? 1 : 0), 0);
   const k = im.sizes.length / 12;
   assert.equal(countOf(im.sizes, 60), 7 * k);
@@ -322,7 +355,7 @@ test('size sequences: fixed, seeded range, IMIX', () => {
 
   const custom = compileTraffic({ size: { imix: [[64, 5], [1500, 3]] }, seed: 3 });
   const kc = custom.sizes.length / 8;
-  assert.ok(Number.isInteger(kc));
+  assert.ok(Number.isInteger(kc), 'Number.isInteger(kc)');
   assert.equal(countOf(custom.sizes, 64), 5 * kc);
   assert.equal(countOf(custom.sizes, 1500), 3 * kc);
   /* a total weight above 1024 still repeats at least once */
@@ -463,7 +496,7 @@ test('every validation error names its field', () => {
   for (const [fn, message] of rt) assert.throws(fn, { name: 'RangeError', message });
   /* write() accepts any legal size, not just the spec's */
   assert.equal(ct.write(3, 42, buf, 58), 42);
-  assert.ok(decodeRef(buf.subarray(58)).udp!.checksumOk);
+  assert.ok(decodeRef(buf.subarray(58)).udp!.checksumOk, 'decodeRef(buf.subarray(58)).udp!.checksumOk');
 });
 
 /* a compile-time check that the exported types fit together */

@@ -58,6 +58,10 @@ export interface BenchOptions {
    * per-frame xdp_redirect), 'all'
    */
   tracing?: 'off' | 'errors' | 'runtime' | 'all';
+  /** replay a pcap/pcapng file instead of generated traffic (looped until the duration ends) */
+  replay?: string;
+  /** replay at the capture's recorded pace */
+  paced?: boolean;
 }
 
 export interface BenchSummary {
@@ -180,11 +184,18 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
   }
   const traffic: TrafficSpec = { size: pktSize, flows, seed: o.seed ?? 1, ...o.traffic };
   const sz = traffic.size ?? 64;
-  const sizeName = typeof sz === 'number' ? sz : sz === 'imix' ? 'imix' : 'min' in sz ? `${sz.min}-${sz.max}` : 'imix (custom)';
+  const sizeName = o.replay !== undefined ? `replay of ${o.replay}` : typeof sz === 'number' ? sz : sz === 'imix' ? 'imix' : 'min' in sz ? `${sz.min}-${sz.max}` : 'imix (custom)';
   const t0 = performance.now();
   let prev = snap(rt.stats(), sc, t0);
   const first = prev;
-  const gen = await sc.in0.generate({ traffic, durationMs: duration * 1000, ...(o.rate ? { rate: o.rate } : {}) });
+  const source = o.replay !== undefined ? { replay: o.replay, loops: 1 << 30, paced: o.paced === true } : { traffic };
+  let gen;
+  try {
+    gen = await sc.in0.generate({ ...source, durationMs: duration * 1000, ...(o.rate ? { rate: o.rate } : {}) });
+  } catch (e) {
+    await rt.stop();
+    throw e;
+  }
   const timer = interval > 0 ? setInterval(() => {
     const cur = snap(rt.stats(), sc, performance.now());
     for (const l of row(prev, cur, mode, o.extended === true)) out(l);
@@ -226,7 +237,7 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
 /** The closing lines of a human-readable run. */
 export function summaryLines(s: BenchSummary): string[] {
   const lines = [
-    `${s.mode} (${s.op}): ${s.cpus} CPU${s.cpus > 1 ? 's' : ''}, ${typeof s.pkt_size === 'number' ? `${s.pkt_size}-byte` : s.pkt_size} frames, ${s.flows} flow${s.flows > 1 ? 's' : ''}, bulk ${s.bulk_size}, ${s.duration_s.toFixed(2)} s`,
+    `${s.mode} (${s.op}): ${s.cpus} CPU${s.cpus > 1 ? 's' : ''}, ${typeof s.pkt_size === 'number' ? `${s.pkt_size}-byte frames` : s.pkt_size.startsWith('replay') ? s.pkt_size : `${s.pkt_size} frames`}${s.pkt_size.toString().startsWith('replay') ? '' : `, ${s.flows} flow${s.flows > 1 ? 's' : ''}`}, bulk ${s.bulk_size}, ${s.duration_s.toFixed(2)} s`,
     `  rx ${fmt(s.rx_pps)} pps (${fmt(s.rx_pps_per_cpu)} per CPU: ${s.per_cpu_rx_pps.map(fmt).join(', ')})`,
   ];
   if (s.mode.startsWith('redirect')) lines.push(`  redirect ${fmt(s.redirect_pps)} pps  xmit ${fmt(s.xmit_pps)} pps`);

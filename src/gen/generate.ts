@@ -2,10 +2,10 @@
  * A generator run, seen from the control plane: options, validation, the
  * per-queue plans sent to the CPUs, and the handle a caller waits on.
  */
-import { EINVAL, EMSGSIZE, ENETDOWN, XdpsimError } from '../shared/errno.ts';
+import { EINVAL, EMSGSIZE, ENETDOWN, ENOENT, XdpsimError } from '../shared/errno.ts';
 import { GEN_DEV_DOWN, GEN_DONE, GEN_NO_FRAMES, GEN_RUNNING, GEN_STARTING, GEN_STOPPED, GS_MISSED, GS_REWRITES, GS_SENT, GS_STALLS, GS_STATE, GS_T0, GS_T1, GS_WORDS, WIRE_BACKLOG, type GenPlan } from '../cpu/wiregen.ts';
 import { compileTraffic, flowsByQueue, shareCapture, splitExact, type TrafficSpec } from './plan.ts';
-import { readCapture, type CaptureFile } from './pcap.ts';
+import { CaptureError, readCapture, type CaptureFile } from './pcap.ts';
 
 export interface GenerateOptions {
   /** generated traffic (the default: 64-byte UDP/IPv4, one flow) */
@@ -101,7 +101,15 @@ export async function planGeneration(t: GenTarget, o: GenerateOptions): Promise<
   const perQueue: Array<Partial<GenPlan>> = [];
   let total: number;
   if (o.replay !== undefined) {
-    const cap = typeof o.replay === 'string' ? await readCapture(o.replay) : o.replay;
+    let cap: CaptureFile;
+    try {
+      cap = typeof o.replay === 'string' ? await readCapture(o.replay) : o.replay;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (e instanceof CaptureError) throw new XdpsimError(EINVAL, `${where}: ${e.message}`);
+      if (code === 'ENOENT') throw new XdpsimError(ENOENT, `${where}: no capture file ${o.replay as string}`);
+      throw e;
+    }
     if (cap.packets.length === 0) throw new XdpsimError(EINVAL, `${where}: the capture has no packets`);
     cap.packets.forEach((p, i) => {
       const lt = cap.interfaces[p.ifIndex]?.linkType ?? cap.linkType;

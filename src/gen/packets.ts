@@ -15,31 +15,46 @@
  *
  * writeHeaders() is the hot path: everything constant lives in a per-spec
  * header template, the payload pattern's checksum for every frame size is a
- * table built once per header length, and a call does a template copy, the
- * flow's fields and three (two for IPv6) folds - no allocation.
+ * table built once per header length (shared by all specs), and a call does
+ * one template copy (TypedArray.set), the flow's variable fields and two or
+ * three 16-bit folds - no allocation (about 26-45 ns a call on Node 20).
  * Pure data and functions: safe on every thread.
  */
 
 export type SizeSpec = number | { min: number; max: number } | 'imix' | { imix: Array<[size: number, weight: number]> };
 
 export interface TrafficSpec {
+  /** Default 'ipv4'. */
   l3?: 'ipv4' | 'ipv6';
+  /** Default 'udp'. 'tcp-syn': flags SYN only, data offset 5 (no options), window 64240, ack 0, seq = synSeq(flow index). */
   l4?: 'udp' | 'tcp-syn';
+  /**
+   * Frame length without FCS: headerLen .. MAX_FRAME (9018). Default 64, or the
+   * header length when that is larger (ipv6/tcp-syn: 74, 78 tagged).
+   * {min, max}: 1024 seeded uniform draws. 'imix': 7:4:1 of 60/590/1514, with
+   * 60 raised to the header length when the headers do not fit (every IPv6
+   * combination: 62/66/74/78). {imix: [[size, weight], ...]}: a seeded shuffle.
+   */
   size?: SizeSpec;
+  /** 1 .. 2^20. Without ranges: that many source ports. With ranges: a prefix (default: all). */
   flows?: number;
-  srcMac?: string;
-  dstMac?: string;
-  srcIp?: string;
-  dstIp?: string;
-  srcIps?: number;
+  srcMac?: string;  /* default 02:00:00:00:00:01 */
+  dstMac?: string;  /* default 02:00:00:00:00:02 */
+  srcIp?: string;   /* first of the range; default 10.0.0.1 / fd00::1 */
+  dstIp?: string;   /* default 10.0.0.2 / fd00::2 */
+  srcIps?: number;  /* consecutive addresses (carrying across bytes), default 1 */
   dstIps?: number;
-  srcPort?: number;
-  dstPort?: number;
-  srcPorts?: number;
+  srcPort?: number; /* first port, default 1024 */
+  dstPort?: number; /* default 9 */
+  srcPorts?: number; /* consecutive ports (never past 65535) */
   dstPorts?: number;
+  /** 802.1Q VID 0..4095 (TPID 0x8100 after the MACs); absent: untagged. */
   vlan?: number;
+  /** PCP 0..7; needs vlan. */
   vlanPrio?: number;
+  /** IPv4 TTL / IPv6 hop limit, 0..255, default 64. */
   ttl?: number;
+  /** Seeds the size sequence of ranges and IMIX (default 1). */
   seed?: number;
 }
 
@@ -373,12 +388,6 @@ function addrBig(words: number[]): bigint {
   return words.reduce((a, w) => (a << 16n) | BigInt(w), 0n);
 }
 
-function bigWords(v: bigint, n: number): number[] {
-  const w = new Array<number>(n);
-  for (let i = n - 1; i >= 0; i--) { w[i] = Number(v & 0xffffn); v >>= 16n; }
-  return w;
-}
-
 function checkAddrRange(field: string, base: Addr, n: number): void {
   const bits = BigInt(base.words.length * 16);
   const last = addrBig(base.words) + BigInt(n - 1);
@@ -589,7 +598,7 @@ export function compileTraffic(spec: TrafficSpec): CompiledTraffic {
       throw new RangeError(`offset ${String(off)}: a ${size}-byte frame does not fit a ${out.length}-byte buffer there`);
     }
     decompose(i);
-    for (let k = 0; k < headerLen; k++) out[off + k] = tpl[k]!;
+    out.set(tpl, off);
     const sp = srcPort + fsp;
     const dp = dstPort + fdp;
     const l4len = size - l4off;
@@ -628,7 +637,7 @@ export function compileTraffic(spec: TrafficSpec): CompiledTraffic {
       ckOff = o4 + 16;
     } else {
       out[o4 + 4] = l4len >>> 8; out[o4 + 5] = l4len;
-      s += 0; /* the UDP length field (the pseudo-header's length was added above) */
+      s += l4len; /* the UDP length field (the pseudo-header's length was added above) */
       ckOff = o4 + 6;
     }
     s = (s & 0xffff) + (s >>> 16);
@@ -653,17 +662,19 @@ export function compileTraffic(spec: TrafficSpec): CompiledTraffic {
   };
 
   const alen = is6 ? 16 : 4;
+  /* src, dst, sport, dport of flow i (the RSS input order); the addresses of
+   * the range bases are preset, add6 patches the words that change. */
+  const tupleBase = new Uint8Array(2 * alen + 4);
+  tupleBase.set(tpl.subarray(srcOff, srcOff + alen), 0);
+  tupleBase.set(tpl.subarray(dstOff, dstOff + alen), alen);
   const scratch = new Uint8Array(2 * alen + 4);
-  /* src, dst, sport, dport of flow i into scratch (the RSS input order) */
   const tuple = (i: number): void => {
     checkFlow(i);
     decompose(i);
+    scratch.set(tupleBase);
     if (is6) {
-      const put = (o: number, w: number[]): void => {
-        for (let k = 0; k < 8; k++) { scratch[o + 2 * k] = w[k]! >>> 8; scratch[o + 2 * k + 1] = w[k]!; }
-      };
-      put(0, fsi === 0 ? src.words : bigWords(addrBig(src.words) + BigInt(fsi), 8));
-      put(16, fdi === 0 ? dst.words : bigWords(addrBig(dst.words) + BigInt(fdi), 8));
+      add6(scratch, 0, srcW, 0, fsi);
+      add6(scratch, 16, dstW, 0, fdi);
     } else {
       const sa = src4 + fsi, da = dst4 + fdi;
       scratch[0] = sa >>> 24; scratch[1] = sa >>> 16; scratch[2] = sa >>> 8; scratch[3] = sa;
