@@ -22,7 +22,7 @@ import {
   CC_BELL, CC_RXQ_SEEN, CC_SLEEPING, CC_STATE, CC_WORDS, CS_STOP, CS_STOPPED, DEFAULT_LIMITS, DEVICE_KIND_NAMES, DS_UP, DT_FEATURES,
   DT_HARD_HEADER_LEN, DT_KIND, DT_MTU, DT_PROG, DT_STATE, createSharedState, makeClock, readExcNote, type RuntimeLimits, type SharedState,
 } from './shared/layout.ts';
-import { FramePool, countFreeFrames, countFramesInUse } from './shared/frame-pool.ts';
+import { FramePool, countFragFramesInUse, countFreeFrames, countFramesInUse } from './shared/frame-pool.ts';
 import {
   CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_PROG_UAF, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
   DEV_COUNTER_NAMES, DEV_FIXED, DROP_REASONS, DR_SHUTDOWN, DR_UNREGISTERED, countDrops, cpuCounters, devRow,
@@ -146,7 +146,8 @@ export interface Stats {
     /** injected + clones - (stack + xmit_consumed + dropped): frames still in rings or queues */
     in_flight: number;
   };
-  pool: { frames: number; free: number; in_use: number };
+  /** in_use: frames holding packets; frags: frames holding fragments of multi-buffer packets */
+  pool: { frames: number; free: number; in_use: number; frags: number };
   /** every injected frame is accounted for: in_flight equals the frames the pool has out (exact at rest) */
   conserved: boolean;
   /** grace periods, their latency, callbacks; programs freed after their grace period */
@@ -585,7 +586,7 @@ export class Runtime extends EventEmitter {
       name: d.name, ifindex: d.ifindex, rxq: d.info.rxq,
       cpuOf: (q) => this.devs.rxqCpu(q), ringSize: (q) => this.devs.ring(q).size,
       maxLen: reg.word(d.ifindex, DT_MTU) + reg.word(d.ifindex, DT_HARD_HEADER_LEN) + VLAN_HLEN,
-      maxLinearLen: this.pool.maxLinearLen, isUp: () => reg.isUp(d.ifindex),
+      maxLinearLen: this.pool.maxLinearLen, frameSize: this.pool.frameSize, isUp: () => reg.isUp(d.ifindex),
     }, o);
     const cpus = new Set(planned.plans.map((p) => this.devs.rxqCpu(p.q)));
     const started = Promise.all(planned.plans.map((p) => this.apis[this.devs.rxqCpu(p.q)]!.startGen(p)));
@@ -723,10 +724,11 @@ export class Runtime extends EventEmitter {
     totals.in_flight = totals.injected + totals.clones - totals.stack - totals.xmit_consumed - totals.dropped;
     const frames = this.shared.pool.nframes;
     const inUse = countFramesInUse(this.shared.pool);
+    const frags = countFragFramesInUse(this.shared.pool);
     const free = countFreeFrames(this.shared.pool);
     /* after stop() nothing may be in flight: every frame is back in the pool */
-    const rest = !this.stopped || inUse === 0;
-    return { cpus, devices, totals, pool: { frames, free, in_use: inUse }, conserved: totals.in_flight === inUse && free + inUse === frames && rest, rcu: { ...this.rcu.stats(), programsFreed: this.progsFreed } };
+    const rest = !this.stopped || inUse + frags === 0;
+    return { cpus, devices, totals, pool: { frames, free, in_use: inUse, frags }, conserved: totals.in_flight === inUse && free + inUse + frags === frames && rest, rcu: { ...this.rcu.stats(), programsFreed: this.progsFreed } };
   }
 
   private assertRunning(): void {

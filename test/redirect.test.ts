@@ -114,7 +114,7 @@ test('redirect path', async (t) => {
     tx.update(5, devmapVal(nosg.ifindex));
     cfg(s, { 0: 0, 1: 5, 2: 0 });
     rt.clearTraceEvents();
-    await s.in0.inject({ count: 2, frags: true });
+    await s.in0.inject({ count: 2, frags: 32 });
     assert.equal(await rt.quiesce(), true);
     const fe = rt.traceEvents('xdp_redirect_err');
     assert.deepEqual(fe.map((e) => [e.err, e.to_ifindex]), [[-EOPNOTSUPP, nosg.ifindex], [-EOPNOTSUPP, nosg.ifindex]]);

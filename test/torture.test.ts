@@ -42,7 +42,7 @@ const named: Record<string, RegExp> = {
 
 for (const fault of Object.keys(named)) {
   test(`torture catches the planted fault ${fault}`, () => {
-    const { status, s } = torture('--duration', '1.5', '--seed', '3', '--inject', fault);
+    const { status, s } = torture('--duration', '2.5', '--seed', '3', '--inject', fault);
     assert.equal(status, 1);
     assert.equal(s.ok, false);
     assert.deepEqual(s.inject, [fault]);

@@ -15,7 +15,7 @@
  * each poll. Nothing here allocates, awaits or logs per frame.
  */
 import {
-  FramePool, FM_DATA, FM_INGRESS, FM_LEN, FM_METASIZE, FM_RXQ, FM_WORDS, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE,
+  FramePool, FM_DATA, FM_FLAGS, FM_INGRESS, FM_LEN, FM_METASIZE, FM_RXQ, FM_WORDS, FRAME_FLAG_HAS_FRAGS, MAX_SKB_FRAGS, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE,
 } from '../shared/frame-pool.ts';
 import {
   CC_QS, CC_RXQ_SEEN, CC_WORDS, DS_REGISTERED, DS_UP, DT_PROG, DT_STATE, DT_TAP, DT_WORDS, G_RXQ_GEN,
@@ -71,6 +71,9 @@ export class Cpu {
   private queues: Int32Array = new Int32Array(0);
   private rxqGen = -1;
   private qs = 0;
+  /* scratch of cloneFrame() for a multi-buffer frame's fragments */
+  readonly cloneFrags = new Int32Array(MAX_SKB_FRAGS);
+  readonly cloneLens = new Int32Array(MAX_SKB_FRAGS);
   /** false only for benchmarks measuring the cost of the RCU bookkeeping (Runtime option rcu: false) */
   rcuOn = true;
   /* planted faults (src/shared/rcu.ts RCU_FAULTS): off unless a run asks for them */
@@ -241,19 +244,20 @@ export class Cpu {
       /* a device that is down has no wire: its generator ends */
       if (g !== undefined) g.stop(GEN_DEV_DOWN);
       for (let i = 0; i < n; i++) {
-        bytes += meta[batch[i]! * FM_WORDS + FM_LEN]!;
+        bytes += this.pool.frameLen(batch[i]!);
         this.drop(batch[i]!, row, DR_DEV_READY);
       }
     } else if (progId === 0) {
       for (let i = 0; i < n; i++) {
-        bytes += meta[batch[i]! * FM_WORDS + FM_LEN]!;
+        bytes += this.pool.frameLen(batch[i]!);
         this.toStack(batch[i]!, row, ifindex, rxq, tapOn);
       }
     } else {
       for (let i = 0; i < n; i++) {
         const fd = batch[i]!;
         const m = fd * FM_WORDS;
-        bytes += meta[m + FM_LEN]!;
+        /* xdp_get_buff_len(): a multi-buffer frame counts its fragments too */
+        bytes += (meta[m + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) === 0 ? meta[m + FM_LEN]! : this.pool.frameLen(fd);
         meta[m + FM_INGRESS] = ifindex;
         meta[m + FM_RXQ] = rxq;
         this.runXdp(progId, fd, ifindex, rxq, row, tapOn);
@@ -349,9 +353,7 @@ export class Cpu {
   private toStack(fd: number, row: number, ifindex: number, rxq: number, tapOn: boolean): void {
     this.ctr[row + DEV_STACK]++;
     if (tapOn) {
-      const m = fd * FM_WORDS;
-      const meta = this.pool.meta;
-      if (!this.tap.put(this.pool.view(fd), meta[m + FM_DATA]!, meta[m + FM_LEN]!, ifindex, rxq, this.cpu)) {
+      if (!this.tap.put(this.pool, fd, ifindex, rxq, this.cpu)) {
         this.ctr[CPU_TAP_LOST]++;
       }
     }

@@ -353,7 +353,9 @@ function xdpFwdCheck(c: Cpu, dev: number, fd: number): number {
   if ((features & NETDEV_XDP_ACT_NDO_XMIT_SG) === 0 && (meta[m + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) !== 0) return -EOPNOTSUPP;
   /* xdp_ok_fwd_dev() */
   if ((t[d + DT_STATE]! & (DS_REGISTERED | DS_UP)) !== (DS_REGISTERED | DS_UP)) return -ENETDOWN;
-  if (meta[m + FM_LEN]! > t[d + DT_MTU]! + t[d + DT_HARD_HEADER_LEN]! + VLAN_HLEN) return -EMSGSIZE;
+  /* xdp_get_frame_len(): fragments included */
+  const len = (meta[m + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) === 0 ? meta[m + FM_LEN]! : c.pool.frameLen(fd);
+  if (len > t[d + DT_MTU]! + t[d + DT_HARD_HEADER_LEN]! + VLAN_HLEN) return -EMSGSIZE;
   return 0;
 }
 
@@ -373,6 +375,26 @@ function cloneFrame(c: Cpu, fd: number): number {
   meta[n + FM_FLAGS] = meta[m + FM_FLAGS]!;
   meta[n + FM_INGRESS] = meta[m + FM_INGRESS]!;
   meta[n + FM_RXQ] = meta[m + FM_RXQ]!;
+  if ((meta[m + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) !== 0) {
+    /* a multi-buffer frame: its fragments are copied too (see the README's differences) */
+    meta[n + FM_FLAGS] = 0;
+    const nf = pool.nrFrags(fd);
+    const frags = c.cloneFrags;
+    const lens = c.cloneLens;
+    for (let i = 0; i < nf; i++) {
+      const f = pool.alloc();
+      if (f < 0) {
+        for (let k = 0; k < i; k++) pool.free(frags[k]!);
+        pool.free(nfd);
+        return -1;
+      }
+      const src = pool.fragFd(fd, i);
+      lens[i] = pool.fragLen(fd, i);
+      pool.data.copyWithin(pool.base(f), pool.base(src), pool.base(src) + lens[i]!);
+      frags[i] = f;
+    }
+    pool.setFrags(nfd, frags, lens, nf);
+  }
   return nfd;
 }
 

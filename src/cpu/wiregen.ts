@@ -96,8 +96,8 @@ export interface GenPlan {
   rate: number;
   /** frames at most to hold (default 2048) */
   maxSlots?: number;
-  /** mark frames XDP_FLAGS_HAS_FRAGS */
-  frags?: boolean;
+  /** multi-buffer frames: bytes kept linear; longer frames get fragments (0: all linear) */
+  fragLinear?: number;
   /** frames due beyond this backlog are missed: the NIC's RX descriptor ring (WIRE_BACKLOG, or the queue's ring if larger) */
   ringSize: number;
 }
@@ -129,10 +129,13 @@ export class WireGen {
   /* the slots */
   private readonly slotFd: Int32Array;
   private readonly slotLen: Int32Array;
+  private readonly slotFlags: Int32Array;
+  /* multi-buffer: the linear part's length (Infinity: none), and a whole packet before it is split */
+  private readonly split: number;
+  private readonly scratch: Uint8Array;
   private nslots: number;
   private readonly reuse: boolean;
   private j = 0;
-  private readonly flags: number;
   /* limits */
   private readonly count: number;
   private endAt: number;
@@ -158,7 +161,7 @@ export class WireGen {
     this.rate = plan.rate;
     this.paced = plan.paced === true;
     this.ringSize = plan.ringSize;
-    this.flags = plan.frags ? FRAME_FLAG_HAS_FRAGS : 0;
+    this.split = plan.fragLinear && plan.fragLinear > 0 ? plan.fragLinear : Infinity;
     this.endAt = 0;
     if (plan.traffic !== undefined) {
       this.tr = compileTraffic(plan.traffic);
@@ -191,6 +194,8 @@ export class WireGen {
     }
     this.slotFd = new Int32Array(this.nslots).fill(-1);
     this.slotLen = new Int32Array(this.nslots);
+    this.slotFlags = new Int32Array(this.nslots);
+    this.scratch = new Uint8Array(this.split === Infinity ? 0 : this.tr !== null ? this.tr.maxSize : Math.max(0, ...this.rpViews.map((v) => v.length)));
   }
 
   /** Take the frames and write the first pass of the sequence; false if the home is short of frames. */
@@ -216,18 +221,32 @@ export class WireGen {
       this.finish(GEN_NO_FRAMES);
       return false;
     }
-    const n = this.reuse ? got - (got % this.period) : got;
+    let n = this.reuse ? got - (got % this.period) : got;
     for (let i = n; i < got; i++) {
       pool.free(this.slotFd[i]!);
       this.slotFd[i] = -1;
     }
-    this.nslots = n;
+    /* multi-buffer packets take their fragments from the same home: fewer slots if it runs short */
     for (let s = 0; s < n; s++) {
       const fd = this.slotFd[s]!;
-      this.slotLen[s] = this.writeFull(fd, s);
-      meta[fd * FM_WORDS + FM_LEN] = this.slotLen[s]!;
-      meta[fd * FM_WORDS + FM_STATE] = FS_GEN_PARKED;
+      if (!this.writeFirst(fd, s)) {
+        let keep = this.reuse ? s - (s % this.period) : s;
+        if (keep < 256) keep = 0;
+        for (let i = keep; i < n; i++) {
+          pool.freeFrags(this.slotFd[i]!);
+          pool.free(this.slotFd[i]!);
+          this.slotFd[i] = -1;
+        }
+        n = keep;
+        break;
+      }
     }
+    if (n === 0) {
+      this.finish(GEN_NO_FRAMES);
+      return false;
+    }
+    this.nslots = n;
+    for (let s = 0; s < n; s++) meta[this.slotFd[s]! * FM_WORDS + FM_STATE] = FS_GEN_PARKED;
     st[GS_SLOTS] = n;
     this.t0 = this.now();
     st[GS_T0] = this.t0;
@@ -237,22 +256,63 @@ export class WireGen {
     return true;
   }
 
-  /* packet k of the sequence (only its position modulo the period matters) into frame fd; returns its length */
-  private writeFull(fd: number, k: number): number {
+  /*
+   * Slot s's first content: packet s of the sequence (without reuse, the
+   * first packet at the largest size: its payload pattern is what every
+   * send's headers go over). A packet longer than the linear part gets its
+   * fragments now; they stay with the slot. False if frames ran out.
+   */
+  private writeFirst(fd: number, s: number): boolean {
     const pool = this.pool;
-    const off = pool.base(fd) + XDP_PACKET_HEADROOM;
+    const meta = pool.meta;
+    const m = fd * FM_WORDS;
+    let p: Uint8Array | null = null;
     let len: number;
     if (this.tr !== null) {
-      const f = this.flows[k % this.flows.length]!;
-      len = this.sizes[k % this.sizes.length]!;
-      /* without reuse, the payload pattern is laid once at the largest size and each send rewrites the headers */
-      this.tr.write(f, this.reuse ? len : this.tr.maxSize, pool.data, off);
+      const f = this.flows[this.reuse ? s % this.flows.length : 0]!;
+      len = this.reuse ? this.sizes[s % this.sizes.length]! : this.tr.maxSize;
+      if (len > this.split) {
+        this.tr.write(f, len, this.scratch, 0);
+        p = this.scratch.subarray(0, len);
+      } else {
+        this.tr.write(f, len, pool.data, pool.base(fd) + XDP_PACKET_HEADROOM);
+      }
     } else {
-      const v = this.rpViews[k % this.period]!;
+      const v = this.rpViews[s % this.period]!;
       len = v.length;
-      pool.data.set(v, off);
+      if (len > this.split) p = v;
+      else pool.data.set(v, pool.base(fd) + XDP_PACKET_HEADROOM);
     }
-    return len;
+    meta[m + FM_DATA] = XDP_PACKET_HEADROOM;
+    if (p !== null) {
+      if (!pool.writePacket(fd, p, this.split)) return false;
+      this.slotFlags[s] = FRAME_FLAG_HAS_FRAGS;
+    } else {
+      meta[m + FM_LEN] = len;
+      this.slotFlags[s] = 0;
+    }
+    this.slotLen[s] = meta[m + FM_LEN]!;
+    return true;
+  }
+
+  /* a program moved the slot's data or length: put its packet's linear part back (the fragments were not touched) */
+  private rewriteSlot(fd: number, s: number): void {
+    const pool = this.pool;
+    const off = pool.base(fd) + XDP_PACKET_HEADROOM;
+    const lin = this.slotLen[s]!;
+    if (this.tr !== null) {
+      const f = this.flows[s % this.flows.length]!;
+      const len = this.sizes[s % this.sizes.length]!;
+      if (len > this.split) {
+        this.tr.write(f, len, this.scratch, 0);
+        for (let i = 0; i < lin; i++) pool.data[off + i] = this.scratch[i]!;
+      } else {
+        this.tr.write(f, len, pool.data, off);
+      }
+    } else {
+      const v = this.rpViews[s % this.period]!;
+      for (let i = 0; i < lin; i++) pool.data[off + i] = v[i]!;
+    }
   }
 
   /** ms until the next frame is due (0: now; -1: never, the generator is not running). */
@@ -351,8 +411,8 @@ export class WireGen {
     const meta = this.pool.meta;
     const slotFd = this.slotFd;
     const slotLen = this.slotLen;
+    const slotFlags = this.slotFlags;
     const nslots = this.nslots;
-    const flags = this.flags;
     const reuse = this.reuse;
     let j = this.j;
     let n = 0;
@@ -367,12 +427,12 @@ export class WireGen {
         this.rewrite(fd, j);
       } else if (meta[m + FM_DATA] !== XDP_PACKET_HEADROOM || meta[m + FM_LEN] !== slotLen[j] || meta[m + FM_METASIZE] !== 0) {
         this.st[GS_REWRITES]++;
-        this.writeFull(fd, j);
+        this.rewriteSlot(fd, j);
       }
       meta[m + FM_DATA] = XDP_PACKET_HEADROOM;
       meta[m + FM_LEN] = slotLen[j]!;
       meta[m + FM_METASIZE] = 0;
-      meta[m + FM_FLAGS] = flags;
+      meta[m + FM_FLAGS] = slotFlags[j]!;
       meta[m + FM_AUX] = 0;
       meta[m + FM_STATE] = FS_GEN;
       batch[n++] = fd;
@@ -388,12 +448,14 @@ export class WireGen {
     const pool = this.pool;
     const off = pool.base(fd) + XDP_PACKET_HEADROOM;
     if (this.tr !== null) {
+      /* (a multi-buffer sequence without reuse has one size: the fragments and slotLen stay) */
       const len = this.sizes[this.si]!;
       this.tr.writeHeaders(this.flows[this.fi]!, len, pool.data, off);
-      this.slotLen[j] = len;
+      if (this.slotFlags[j] === 0) this.slotLen[j] = len;
       if (++this.fi === this.flows.length) this.fi = 0;
       if (++this.si === this.sizes.length) this.si = 0;
     } else {
+      /* (replays are always reused: their period is the capture's packets of this queue, and frags need it) */
       const v = this.rpViews[this.pk]!;
       pool.data.set(v, off);
       this.slotLen[j] = v.length;
@@ -418,7 +480,8 @@ export class WireGen {
       if (fd < 0) continue;
       const m = fd * FM_WORDS + FM_STATE;
       if (meta[m] === FS_GEN && Atomics.compareExchange(meta, m, FS_GEN, FS_USED) === FS_GEN) continue;
-      /* parked */
+      /* parked: its fragments go back, then the head */
+      if ((meta[fd * FM_WORDS + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) !== 0) pool.freeFrags(fd);
       meta[m] = FS_FREE;
       pool.pushFree(fd);
     }

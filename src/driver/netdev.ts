@@ -21,7 +21,7 @@ import {
   RQ_CPU, RQ_IFINDEX, RQ_SIZE, RQ_WORDS, rxRingStride, type SharedState,
 } from '../shared/layout.ts';
 import { MpscRing } from '../shared/ring.ts';
-import { FM_LEN, FM_WORDS, FramePool } from '../shared/frame-pool.ts';
+import { FM_FLAGS, FM_LEN, FM_WORDS, FRAME_FLAG_HAS_FRAGS, FramePool } from '../shared/frame-pool.ts';
 import { DEV_TX_BYTES, DEV_TX_PACKETS, DEV_XMIT_CONSUMED, devRow } from '../shared/counters.ts';
 import { EINVAL, ENETDOWN, ENXIO, EOPNOTSUPP } from '../shared/errno.ts';
 import { VLAN_HLEN, XDP_XMIT_FLUSH } from '../shared/uapi.ts';
@@ -127,8 +127,10 @@ export class NetDevices {
     const meta = this.pool.meta;
     let ok = 0;
     let bytes = 0;
+    const pool = this.pool;
     while (ok < n) {
-      const len = meta[frames[from + ok]! * FM_WORDS + FM_LEN]!;
+      const fd = frames[from + ok]!;
+      const len = (meta[fd * FM_WORDS + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) === 0 ? meta[fd * FM_WORDS + FM_LEN]! : pool.frameLen(fd);
       if (len > maxLen) break;
       bytes += len;
       ok++;
@@ -136,7 +138,7 @@ export class NetDevices {
     const sent = ok === 0 ? 0 : this.ring(q).produce(frames, from, ok);
     if (sent < ok) {
       bytes = 0;
-      for (let i = 0; i < sent; i++) bytes += meta[frames[from + i]! * FM_WORDS + FM_LEN]!;
+      for (let i = 0; i < sent; i++) bytes += pool.frameLen(frames[from + i]!);
     }
     if (sent > 0) {
       const c = this.counters;
@@ -154,11 +156,10 @@ export class NetDevices {
     if (!this.isUp(ifindex)) return -ENETDOWN;
     const c = this.counters;
     const row = devRow(ifindex);
-    const meta = this.pool.meta;
     let bytes = 0;
     for (let i = 0; i < n; i++) {
       const fd = frames[from + i]!;
-      bytes += meta[fd * FM_WORDS + FM_LEN]!;
+      bytes += this.pool.frameLen(fd);
       this.pool.free(fd);
     }
     c[row + DEV_TX_PACKETS] += n;

@@ -12,7 +12,7 @@
  * RX descriptor would (FULL_RING, counted on the device in the control
  * plane's counter block).
  */
-import { FM_DATA, FM_FLAGS, FM_LEN, FM_WORDS, FRAME_FLAG_HAS_FRAGS, type FramePool } from '../shared/frame-pool.ts';
+import { FM_DATA, FM_LEN, FM_WORDS, MAX_SKB_FRAGS, type FramePool } from '../shared/frame-pool.ts';
 import { DEV_INJECTED, DR_FULL_RING, countDrops, devRow } from '../shared/counters.ts';
 import { ENETDOWN, EINVAL, EMSGSIZE, XdpsimError } from '../shared/errno.ts';
 import { DT_MTU, DT_HARD_HEADER_LEN } from '../shared/layout.ts';
@@ -35,10 +35,11 @@ export interface InjectOptions {
   /** a packet to send instead of the generated UDP frames */
   packet?: Uint8Array;
   /**
-   * mark the frames multi-buffer (XDP_FLAGS_HAS_FRAGS), so the redirect path
-   * treats them as such; the fragments themselves are not modelled yet
+   * multi-buffer frames (XDP_FLAGS_HAS_FRAGS): true splits a frame longer
+   * than the buffer's linear room into fragments (frames up to 17 buffers
+   * long); a number N keeps N bytes linear and puts the rest in fragments
    */
-  frags?: boolean;
+  frags?: boolean | number;
   srcMac?: string; dstMac?: string; srcIp?: string; dstIp?: string; srcPort?: number; dstPort?: number;
 }
 
@@ -95,8 +96,13 @@ export class TrafficSource {
       queueOf[f] = o.queue ?? flowHash(src, dst, sport, dport, 17) % nq;
     }
     const len = packets[0]!.length;
-    if (len > this.pool.maxLinearLen) {
-      throw new XdpsimError(EMSGSIZE, `inject into '${dev.name}': a ${len}-byte frame does not fit a ${this.pool.frameSize}-byte buffer (at most ${this.pool.maxLinearLen} after headroom and tailroom)`);
+    const linear = fragSplit(o.frags, this.pool.maxLinearLen, `inject into '${dev.name}'`);
+    const mb = linear < len;
+    if (len > this.pool.maxLinearLen && !mb) {
+      throw new XdpsimError(EMSGSIZE, `inject into '${dev.name}': a ${len}-byte frame does not fit a ${this.pool.frameSize}-byte buffer (at most ${this.pool.maxLinearLen} after headroom and tailroom; frags: true makes it a multi-buffer frame)`);
+    }
+    if (mb && Math.ceil((len - linear) / this.pool.frameSize) > MAX_SKB_FRAGS) {
+      throw new XdpsimError(EMSGSIZE, `inject into '${dev.name}': a ${len}-byte frame needs more than ${MAX_SKB_FRAGS} fragments`);
     }
     const maxLen = this.devs.dev(dev.ifindex, DT_MTU) + this.devs.dev(dev.ifindex, DT_HARD_HEADER_LEN) + VLAN_HLEN;
     if (len > maxLen) throw new XdpsimError(EMSGSIZE, `inject into '${dev.name}': frame of ${len} bytes exceeds mtu + headers (${maxLen})`);
@@ -130,9 +136,15 @@ export class TrafficSource {
         const fd = this.pool.alloc();
         if (fd < 0) break;
         const m = fd * FM_WORDS;
-        data.set(packets[f]!, this.pool.base(fd) + meta[m + FM_DATA]!);
-        meta[m + FM_LEN] = len;
-        if (o.frags) meta[m + FM_FLAGS] = FRAME_FLAG_HAS_FRAGS;
+        if (mb) {
+          if (!this.pool.writePacket(fd, packets[f]!, linear)) {
+            this.pool.free(fd);
+            break;
+          }
+        } else {
+          data.set(packets[f]!, this.pool.base(fd) + meta[m + FM_DATA]!);
+          meta[m + FM_LEN] = len;
+        }
         staging[q]![k] = fd;
         stagingLen[q] = k + 1;
         made++;
@@ -185,4 +197,16 @@ export class TrafficSource {
     this.pool.flushReturns();
     return aborted ? { sent, dropped, aborted } : { sent, dropped };
   }
+}
+
+/**
+ * The linear part of a multi-buffer frame: `frags` true means as much as the
+ * buffer holds, a number that many bytes (at least an Ethernet header);
+ * absent or false, frames stay linear (Infinity).
+ */
+export function fragSplit(frags: boolean | number | undefined, maxLinear: number, where: string): number {
+  if (frags === undefined || frags === false) return Infinity;
+  if (frags === true) return maxLinear;
+  if (!Number.isInteger(frags) || frags < 14 || frags > maxLinear) throw new XdpsimError(EINVAL, `${where}: frags ${frags}: the linear part must be 14..${maxLinear} bytes`);
+  return frags;
 }

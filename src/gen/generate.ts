@@ -6,6 +6,8 @@ import { EINVAL, EMSGSIZE, ENETDOWN, ENOENT, XdpsimError } from '../shared/errno
 import { GEN_DEV_DOWN, GEN_DONE, GEN_NO_FRAMES, GEN_RUNNING, GEN_STARTING, GEN_STOPPED, GS_MISSED, GS_REWRITES, GS_SENT, GS_STALLS, GS_STATE, GS_T0, GS_T1, GS_WORDS, WIRE_BACKLOG, type GenPlan } from '../cpu/wiregen.ts';
 import { compileTraffic, flowsByQueue, shareCapture, splitExact, type TrafficSpec } from './plan.ts';
 import { CaptureError, readCapture, type CaptureFile } from './pcap.ts';
+import { fragSplit } from '../driver/source.ts';
+import { MAX_SKB_FRAGS } from '../shared/frame-pool.ts';
 
 export interface GenerateOptions {
   /** generated traffic (the default: 64-byte UDP/IPv4, one flow) */
@@ -24,8 +26,12 @@ export interface GenerateOptions {
   rate?: number;
   /** all frames to this RX queue index instead of spreading them by RSS */
   queue?: number;
-  /** mark frames multi-buffer (XDP_FLAGS_HAS_FRAGS) */
-  frags?: boolean;
+  /**
+   * multi-buffer frames (XDP_FLAGS_HAS_FRAGS): true makes frames longer than
+   * the buffer's linear room multi-buffer (up to 17 fragments of a frame
+   * each), a number N keeps N bytes linear and puts the rest in fragments
+   */
+  frags?: boolean | number;
   /** frames each queue's generator holds (default 2048) */
   slots?: number;
 }
@@ -69,6 +75,7 @@ export interface GenTarget {
   ringSize(q: number): number;
   maxLen: number;
   maxLinearLen: number;
+  frameSize: number;
   isUp(): boolean;
 }
 
@@ -97,6 +104,13 @@ export async function planGeneration(t: GenTarget, o: GenerateOptions): Promise<
   const loops = o.loops ?? 1;
   if (!(Number.isInteger(loops) && loops >= 1)) throw new XdpsimError(EINVAL, `${where}: loops ${loops} must be an integer >= 1`);
 
+  const split = fragSplit(o.frags, t.maxLinearLen, where);
+  const slots = o.slots ?? 2048;
+  const fits = (len: number, what: string): void => {
+    if (len > t.maxLinearLen && split === Infinity) throw new XdpsimError(EMSGSIZE, `${where}: ${what} of ${len} bytes do not fit a frame (at most ${t.maxLinearLen}; frags: true makes them multi-buffer frames, or start the runtime with a larger frameSize)`);
+    if (len > split && Math.ceil((len - split) / t.frameSize) > MAX_SKB_FRAGS) throw new XdpsimError(EMSGSIZE, `${where}: ${what} of ${len} bytes need more than ${MAX_SKB_FRAGS} fragments`);
+    if (len > t.maxLen) throw new XdpsimError(EMSGSIZE, `${where}: ${what} of ${len} bytes exceed the device's mtu + headers (${t.maxLen})`);
+  };
   let shares: number[];
   const perQueue: Array<Partial<GenPlan>> = [];
   let total: number;
@@ -115,10 +129,10 @@ export async function planGeneration(t: GenTarget, o: GenerateOptions): Promise<
       const lt = cap.interfaces[p.ifIndex]?.linkType ?? cap.linkType;
       if (lt !== 1) throw new XdpsimError(EINVAL, `${where}: packet ${i} has link type ${lt}, only Ethernet (1) can be replayed`);
       if (p.data.length < 14) throw new XdpsimError(EINVAL, `${where}: packet ${i} has ${p.data.length} bytes, less than an Ethernet header`);
-      if (p.data.length > t.maxLinearLen) throw new XdpsimError(EMSGSIZE, `${where}: packet ${i} of ${p.data.length} bytes does not fit a frame (at most ${t.maxLinearLen})`);
-      if (p.data.length > t.maxLen) throw new XdpsimError(EMSGSIZE, `${where}: packet ${i} of ${p.data.length} bytes exceeds the device's mtu + headers (${t.maxLen})`);
+      fits(p.data.length, `packet ${i}`);
     });
     const { replay, byQueue } = shareCapture(cap, nq, o.queue);
+    if (split !== Infinity && byQueue.some((l) => l.length > slots)) throw new XdpsimError(EINVAL, `${where}: a multi-buffer replay needs at most ${slots} packets per queue (the slots each queue's generator holds)`);
     shares = byQueue.map((l) => l.length);
     byQueue.forEach((packets) => perQueue.push({ replay, packets, paced: o.paced === true }));
     total = o.count ?? (o.durationMs ? -1 : cap.packets.length * loops);
@@ -130,9 +144,12 @@ export async function planGeneration(t: GenTarget, o: GenerateOptions): Promise<
     } catch (e) {
       throw new XdpsimError(EINVAL, `${where}: ${(e as Error).message}`);
     }
-    if (tr.maxSize > t.maxLinearLen) throw new XdpsimError(EMSGSIZE, `${where}: frames of ${tr.maxSize} bytes do not fit a frame (at most ${t.maxLinearLen}; start the runtime with a larger frameSize)`);
-    if (tr.maxSize > t.maxLen) throw new XdpsimError(EMSGSIZE, `${where}: frames of ${tr.maxSize} bytes exceed the device's mtu + headers (${t.maxLen})`);
+    fits(tr.maxSize, 'frames');
+    if (split < tr.headerLen) throw new XdpsimError(EINVAL, `${where}: frags ${o.frags}: the linear part must hold the ${tr.headerLen} bytes of headers`);
     const byQueue = flowsByQueue(tr, nq, o.queue);
+    if (split < tr.maxSize && tr.sizes.length > 1 && byQueue.some((l) => l.length * tr.sizes.length > slots)) {
+      throw new XdpsimError(EINVAL, `${where}: multi-buffer frames of several sizes need flows x sizes per queue within the ${slots} slots`);
+    }
     shares = byQueue.map((l) => l.length);
     byQueue.forEach((flows) => perQueue.push({ traffic: spec, flows }));
     total = o.count ?? (o.durationMs ? -1 : 1000);
@@ -149,7 +166,7 @@ export async function planGeneration(t: GenTarget, o: GenerateOptions): Promise<
     plans.push({
       ...perQueue[qi], id: plans.length, status: status.buffer as SharedArrayBuffer, q, ifindex: t.ifindex,
       count: counts[qi]!, durationMs: o.durationMs ?? 0, rate: rate > 0 ? (rate * shares[qi]!) / sum : 0,
-      frags: o.frags === true, ringSize: Math.max(WIRE_BACKLOG, t.ringSize(q)), ...(o.slots !== undefined ? { maxSlots: o.slots } : {}),
+      fragLinear: split === Infinity ? 0 : split, ringSize: Math.max(WIRE_BACKLOG, t.ringSize(q)), ...(o.slots !== undefined ? { maxSlots: o.slots } : {}),
     } as GenPlan);
   }
   return { plans, status };

@@ -48,6 +48,24 @@ export const FM_AUX = 7;       /* free for the current holder (e.g. the tx path)
 export const FM_WORDS = 8;
 
 export const FRAME_FLAG_HAS_FRAGS = 1 << 0;
+/** a frame that holds a fragment of another frame (counted apart: it is not a packet of its own) */
+export const FRAME_FLAG_IS_FRAG = 1 << 1;
+
+/*
+ * Multi-buffer frames (XDP_FLAGS_HAS_FRAGS), laid out as the kernel lays
+ * them out: the head frame's skb_shared_info area (its last
+ * SKB_SHARED_INFO_SIZE bytes) holds, as 32-bit words,
+ *   [SI_NR_FRAGS] nr_frags  [SI_FRAGS_SIZE] xdp_frags_size
+ *   [SI_FRAG + 2i] the descriptor of fragment i  [SI_FRAG + 2i + 1] its length
+ * and fragment i's bytes start at offset 0 of its own frame's buffer. FM_LEN
+ * is the linear part (data_end - data); the frame's length is FM_LEN +
+ * xdp_frags_size (xdp_get_frame_len). Fragment frames are ordinary pool
+ * frames marked FRAME_FLAG_IS_FRAG; freeing the head frees them.
+ */
+export const MAX_SKB_FRAGS = 17;
+export const SI_NR_FRAGS = 0;
+export const SI_FRAGS_SIZE = 1;
+export const SI_FRAG = 2;
 
 /*
  * Frame states. A traffic generator (src/cpu/wiregen.ts) keeps its frames
@@ -116,6 +134,8 @@ export class FramePool {
   readonly home: number;
   readonly frameSize: number;
   readonly data: Uint8Array;
+  /** the same bytes as 32-bit words (the skb_shared_info of multi-buffer frames) */
+  readonly data32: Int32Array;
   readonly meta: Int32Array;
   /** bytes of data the tail may reach: frameSize - SKB_SHARED_INFO_SIZE */
   readonly hardEnd: number;
@@ -139,6 +159,7 @@ export class FramePool {
     this.home = home;
     this.frameSize = shared.frameSize;
     this.data = new Uint8Array(shared.data);
+    this.data32 = new Int32Array(shared.data);
     this.meta = new Int32Array(shared.meta);
     this.hardEnd = shared.frameSize - SKB_SHARED_INFO_SIZE;
     this.maxLinearLen = this.hardEnd - XDP_PACKET_HEADROOM;
@@ -223,6 +244,7 @@ export class FramePool {
       if (Atomics.compareExchange(meta, m + FM_STATE, FS_GEN, FS_GEN_PARKED) === FS_GEN) return;
       /* the generator released it meanwhile (FS_USED): an ordinary frame now */
     }
+    if ((meta[m + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) !== 0) this.freeFrags(fd);
     meta[m + FM_STATE] = FS_FREE;
     if (h === this.home) {
       const c = this.cache;
@@ -235,6 +257,115 @@ export class FramePool {
     this.pending[h]![k] = fd;
     if (k + 1 === RETURN_BATCH) this.flushHome(h, RETURN_BATCH);
     else this.pendingCount[h] = k + 1;
+  }
+
+  /** Free the fragments of multi-buffer frame fd and make it linear (xdp_return_frame frees each frag's page, then the head). */
+  freeFrags(fd: number): void {
+    const si = this.sinfo(fd);
+    const d = this.data32;
+    const n = d[si + SI_NR_FRAGS]!;
+    d[si + SI_NR_FRAGS] = 0;
+    d[si + SI_FRAGS_SIZE] = 0;
+    for (let i = 0; i < n && i < MAX_SKB_FRAGS; i++) this.free(d[si + SI_FRAG + 2 * i]!);
+    this.meta[fd * FM_WORDS + FM_FLAGS] &= ~FRAME_FLAG_HAS_FRAGS;
+  }
+
+  /** Word index (in data32) of frame fd's skb_shared_info. */
+  sinfo(fd: number): number {
+    return (fd * this.frameSize + this.hardEnd) >> 2;
+  }
+
+  /** xdp_get_frame_len(): the linear part plus the fragments. */
+  frameLen(fd: number): number {
+    const m = fd * FM_WORDS;
+    const len = this.meta[m + FM_LEN]!;
+    if ((this.meta[m + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) === 0) return len;
+    return len + this.data32[this.sinfo(fd) + SI_FRAGS_SIZE]!;
+  }
+
+  /** Fragment i of frame fd: its descriptor, and its length. */
+  fragFd(fd: number, i: number): number {
+    return this.data32[this.sinfo(fd) + SI_FRAG + 2 * i]!;
+  }
+  fragLen(fd: number, i: number): number {
+    return this.data32[this.sinfo(fd) + SI_FRAG + 2 * i + 1]!;
+  }
+  nrFrags(fd: number): number {
+    return (this.meta[fd * FM_WORDS + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) === 0 ? 0 : this.data32[this.sinfo(fd) + SI_NR_FRAGS]!;
+  }
+
+  /**
+   * Make fd a multi-buffer frame with fragments frags[0..n) of the given
+   * lengths (frames this thread holds; they are marked IS_FRAG). n = 0
+   * makes it linear again.
+   */
+  setFrags(fd: number, frags: Int32Array, lens: Int32Array, n: number): void {
+    const si = this.sinfo(fd);
+    const d = this.data32;
+    const meta = this.meta;
+    let size = 0;
+    for (let i = 0; i < n; i++) {
+      d[si + SI_FRAG + 2 * i] = frags[i]!;
+      d[si + SI_FRAG + 2 * i + 1] = lens[i]!;
+      meta[frags[i]! * FM_WORDS + FM_FLAGS] = FRAME_FLAG_IS_FRAG;
+      size += lens[i]!;
+    }
+    d[si + SI_NR_FRAGS] = n;
+    d[si + SI_FRAGS_SIZE] = size;
+    const m = fd * FM_WORDS + FM_FLAGS;
+    meta[m] = n > 0 ? meta[m]! | FRAME_FLAG_HAS_FRAGS : meta[m]! & ~FRAME_FLAG_HAS_FRAGS;
+  }
+
+  /** The whole frame (linear part, then the fragments) copied into out from `at`, at most `max` bytes; returns the bytes copied. */
+  copyOut(fd: number, out: Uint8Array, at: number, max: number): number {
+    const m = fd * FM_WORDS;
+    const data = this.data;
+    const start = fd * this.frameSize + this.meta[m + FM_DATA]!;
+    let len = this.meta[m + FM_LEN]!;
+    if (len > max) len = max;
+    for (let i = 0; i < len; i++) out[at + i] = data[start + i]!;
+    let n = len;
+    const nf = this.nrFrags(fd);
+    for (let k = 0; k < nf && n < max; k++) {
+      const f = this.fragFd(fd, k) * this.frameSize;
+      let fl = this.fragLen(fd, k);
+      if (fl > max - n) fl = max - n;
+      for (let i = 0; i < fl; i++) out[at + n + i] = data[f + i]!;
+      n += fl;
+    }
+    return n;
+  }
+
+  /**
+   * Write packet p into frame fd at its data offset: the first `linear`
+   * bytes in the frame's buffer, the rest in fragments of up to frameSize
+   * bytes taken from this home (a multi-buffer frame). Returns false, with
+   * the frame linear and holding nothing new, if frames ran out or more
+   * than MAX_SKB_FRAGS fragments would be needed.
+   */
+  writePacket(fd: number, p: Uint8Array, linear: number): boolean {
+    const m = fd * FM_WORDS;
+    const head = p.length < linear ? p.length : linear;
+    const nf = Math.ceil((p.length - head) / this.frameSize);
+    if (nf > MAX_SKB_FRAGS) return false;
+    const frags = new Int32Array(nf);
+    const lens = new Int32Array(nf);
+    for (let i = 0; i < nf; i++) {
+      const f = this.alloc();
+      if (f < 0) {
+        for (let k = 0; k < i; k++) this.free(frags[k]!);
+        return false;
+      }
+      frags[i] = f;
+      const from = head + i * this.frameSize;
+      const to = Math.min(p.length, from + this.frameSize);
+      this.data.set(p.subarray(from, to), f * this.frameSize);
+      lens[i] = to - from;
+    }
+    this.data.set(p.subarray(0, head), fd * this.frameSize + this.meta[m + FM_DATA]!);
+    this.meta[m + FM_LEN] = head;
+    this.setFrags(fd, frags, lens, nf);
+    return true;
   }
 
   private flushHome(h: number, k: number): void {
@@ -284,13 +415,24 @@ export function countFreeFrames(shared: FramePoolShared): number {
   return free + countParkedFrames(shared);
 }
 
-/** Frames marked in use (FM_STATE), counted at rest. */
+/** Frames marked in use (FM_STATE) that are packets (heads), counted at rest. */
 export function countFramesInUse(shared: FramePoolShared): number {
   const meta = new Int32Array(shared.meta);
   let n = 0;
   for (let i = 0; i < shared.nframes; i++) {
     const st = meta[i * FM_WORDS + FM_STATE];
-    if (st === FS_USED || st === FS_GEN) n++;
+    if ((st === FS_USED || st === FS_GEN) && (meta[i * FM_WORDS + FM_FLAGS]! & FRAME_FLAG_IS_FRAG) === 0) n++;
+  }
+  return n;
+}
+
+/** Frames in use as fragments of multi-buffer frames, counted at rest. */
+export function countFragFramesInUse(shared: FramePoolShared): number {
+  const meta = new Int32Array(shared.meta);
+  let n = 0;
+  for (let i = 0; i < shared.nframes; i++) {
+    const st = meta[i * FM_WORDS + FM_STATE];
+    if ((st === FS_USED || st === FS_GEN) && (meta[i * FM_WORDS + FM_FLAGS]! & FRAME_FLAG_IS_FRAG) !== 0) n++;
   }
   return n;
 }

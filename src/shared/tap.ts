@@ -6,11 +6,15 @@
  * kernel's stack would consume it. A full ring loses the copy (counted in
  * CPU_TAP_LOST), never the accounting of the frame.
  *
- * Layout: [0] prod [1] cons [2..15] pad | meta: size * 4 Int32
- * (ifindex, len, rx queue, cpu) | bytes: size * slotBytes.
+ * Layout: [0] prod [1] cons [2..15] pad | meta: size * 5 Int32
+ * (ifindex, bytes copied, rx queue, cpu, frame length) | bytes: size *
+ * slotBytes. A multi-buffer frame is copied whole (linear part, then its
+ * fragments), cut at slotBytes; `len` says how long it was.
  */
+import type { FramePool } from './frame-pool.ts';
+
 const HDR = 16;
-const META = 4;
+const META = 5;
 
 export function tapRingBytes(size: number, slotBytes: number): number {
   return 4 * HDR + 4 * META * size + size * slotBytes;
@@ -20,7 +24,10 @@ export interface TapPacket {
   ifindex: number;
   rxQueue: number;
   cpu: number;
+  /** the frame's bytes (cut at the tap's slot size, frameSize) */
   data: Uint8Array;
+  /** the frame's length (more than data.length if it was cut) */
+  len: number;
 }
 
 export class TapRing {
@@ -38,20 +45,18 @@ export class TapRing {
     this.slotBytes = slotBytes;
   }
 
-  /** Producer: copy src[from..from+len); false if the ring is full. */
-  put(src: Uint8Array, from: number, len: number, ifindex: number, rxq: number, cpu: number): boolean {
+  /** Producer: copy frame fd of `pool` (all of its buffers); false if the ring is full. */
+  put(pool: FramePool, fd: number, ifindex: number, rxq: number, cpu: number): boolean {
     const p = this.hdr[0]!;
     if (((p - Atomics.load(this.hdr, 1)) | 0) >= this.size) return false;
     const slot = p & (this.size - 1);
-    const n = len < this.slotBytes ? len : this.slotBytes;
-    const dst = this.bytes;
-    const at = slot * this.slotBytes;
-    for (let i = 0; i < n; i++) dst[at + i] = src[from + i]!;
+    const n = pool.copyOut(fd, this.bytes, slot * this.slotBytes, this.slotBytes);
     const m = slot * META;
     this.meta[m] = ifindex;
     this.meta[m + 1] = n;
     this.meta[m + 2] = rxq;
     this.meta[m + 3] = cpu;
+    this.meta[m + 4] = pool.frameLen(fd);
     Atomics.store(this.hdr, 0, (p + 1) | 0);
     return true;
   }
@@ -66,7 +71,7 @@ export class TapRing {
       const off = slot * this.slotBytes;
       fn({
         ifindex: this.meta[m]!, rxQueue: this.meta[m + 2]!, cpu: this.meta[m + 3]!,
-        data: this.bytes.slice(off, off + this.meta[m + 1]!),
+        data: this.bytes.slice(off, off + this.meta[m + 1]!), len: this.meta[m + 4]!,
       });
     }
     if (n > 0) Atomics.store(this.hdr, 1, (c + n) | 0);
