@@ -146,7 +146,7 @@ export function redirectIfindex(ri: RedirectInfo, ifindex: number, flags: number
  * returns the low two bits of flags; otherwise the target is stored.
  */
 export function redirectDevmap(ri: RedirectInfo, map: DevMap, key: number, flags: number): number {
-  if (!Number.isInteger(flags) || flags < 0 || (flags & ~(ACTION_MASK | BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS)) !== 0 || flags > 0xffffffff) {
+  if (flags !== 0 && (!Number.isInteger(flags) || flags < 0 || (flags & ~(ACTION_MASK | BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS)) !== 0 || flags > 0xffffffff)) {
     return XDP_ABORTED;
   }
   const rec = map.lookupRec(key >>> 0);

@@ -19,11 +19,13 @@
  *    chain carries on. The unregister notifier clears a DEVMAP slot with
  *    compareExchange, so it never clears an entry a concurrent update put
  *    there.
- *  - CPUs read slots and chain links with Atomics.load (rcu_dereference:
- *    the load that synchronizes with the writer's publishing store, so the
- *    record's fields, written before it, are then read with plain loads),
- *    inside a NAPI poll, and use what they read until the poll ends (the
- *    bulk queue keeps the target ifindex and program id, not the record).
+ *  - CPUs read slots, chain links and records with plain loads, as
+ *    rcu_dereference() does: the record's fields are addressed through the
+ *    slot's value, so they cannot be read before it (an address
+ *    dependency; loads are not reordered with loads on x86), and the writer
+ *    wrote them before its publishing Atomics store. A CPU uses what it read
+ *    until its poll ends (the bulk queue keeps the target ifindex and
+ *    program id, not the record).
  *  - A record taken out of the map is freed (reused) only after every CPU
  *    has passed a quiescent state or slept since: a grace period, checked
  *    with the control plane's DevmapControl (call_rcu in the kernel).
@@ -185,13 +187,13 @@ export class DevMap extends MapBase implements BpfMap {
     const a = this.a;
     if (!this.isHash) {
       if (!(key >= 0 && key < this.maxEntries)) return -1;
-      return Atomics.load(a, this.slotBase + key) - 1;
+      return a[this.slotBase + key]! - 1;
     }
-    let r = Atomics.load(a, this.slotBase + (key & (this.nbuckets - 1))) - 1;
+    let r = a[this.slotBase + (key & (this.nbuckets - 1))]! - 1;
     while (r >= 0) {
       const o = this.recBase + r * REC_WORDS;
       if (a[o + R_KEY] === (key | 0)) return r;
-      r = Atomics.load(a, o + R_NEXT) - 1;
+      r = a[o + R_NEXT]! - 1;
     }
     return -1;
   }
