@@ -595,7 +595,8 @@ export class Runtime extends EventEmitter {
       await Promise.all([...cpus].map((c) => this.apis[c]!.stopGen(-1)));
     });
     this.generations.add(gen);
-    void gen.done.finally(() => this.generations.delete(gen));
+    const forget = (): void => { this.generations.delete(gen); };
+    gen.done.then(forget, forget);
     await started;
     return gen;
   }

@@ -17,7 +17,7 @@
 import { fileURLToPath } from 'node:url';
 import { Runtime, type Device, type Stats } from '../runtime.ts';
 import { DROP_REASONS } from '../shared/counters.ts';
-import type { TrafficSpec } from '../gen/packets.ts';
+import { compileTraffic, type TrafficSpec } from '../gen/packets.ts';
 
 export const BENCH_MODES = ['drop', 'pass', 'tx', 'redirect', 'redirect-map', 'redirect-multi'] as const;
 export type BenchMode = (typeof BENCH_MODES)[number];
@@ -182,8 +182,9 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
     await rt.setTracepoints('all', tracing === 'all');
     if (tracing === 'errors') await rt.setTracepoints(['xdp_exception', 'xdp_redirect_err'], true);
   }
-  const traffic: TrafficSpec = { size: pktSize, flows, seed: o.seed ?? 1, ...o.traffic };
-  const sz = traffic.size ?? 64;
+  /* without a size, the builder's default: 64 bytes, or the headers' length if longer (IPv6 TCP: 74) */
+  const traffic: TrafficSpec = { ...(o.pktSize !== undefined ? { size: pktSize } : {}), flows, seed: o.seed ?? 1, ...o.traffic };
+  const sz = traffic.size ?? compileTraffic(traffic).minSize;
   const sizeName = o.replay !== undefined ? `replay of ${o.replay}` : typeof sz === 'number' ? sz : sz === 'imix' ? 'imix' : 'min' in sz ? `${sz.min}-${sz.max}` : 'imix (custom)';
   const t0 = performance.now();
   let prev = snap(rt.stats(), sc, t0);

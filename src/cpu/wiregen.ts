@@ -195,7 +195,9 @@ export class WireGen {
     this.slotFd = new Int32Array(this.nslots).fill(-1);
     this.slotLen = new Int32Array(this.nslots);
     this.slotFlags = new Int32Array(this.nslots);
-    this.scratch = new Uint8Array(this.split === Infinity ? 0 : this.tr !== null ? this.tr.maxSize : Math.max(0, ...this.rpViews.map((v) => v.length)));
+    let longest = this.tr !== null ? this.tr.maxSize : 0;
+    for (const v of this.rpViews) if (v.length > longest) longest = v.length;
+    this.scratch = new Uint8Array(this.split === Infinity ? 0 : longest);
   }
 
   /** Take the frames and write the first pass of the sequence; false if the home is short of frames. */

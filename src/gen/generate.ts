@@ -180,6 +180,8 @@ export class Generation {
   constructor(private readonly planned: Planned, private readonly cpuOf: (q: number) => number, private readonly rxqIndex: (q: number) => number, started: Promise<boolean[]>, stop: () => Promise<void>) {
     this.stopFn = stop;
     this.done = this.wait(started);
+    /* a start that failed rejects `done` too: the caller of generate() got that error already */
+    this.done.catch(() => {});
   }
 
   /** Frames put on the wire so far (all queues). */
