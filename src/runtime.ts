@@ -30,7 +30,7 @@ import {
 } from './shared/counters.ts';
 import { TP_COUNT, TP_NAMES, TraceReader, traceRingBytes, type TraceEvent, type TracepointName } from './shared/trace.ts';
 import { TapRing, tapRingBytes, type TapPacket } from './shared/tap.ts';
-import { EINVAL, ENODEV, ESRCH, XdpsimError } from './shared/errno.ts';
+import { EBUSY, EINVAL, ENODEV, ESRCH, XdpsimError } from './shared/errno.ts';
 import { NetDevices } from './driver/netdev.ts';
 import { DeviceRegistry, type DeviceInfo, type DeviceOptions } from './driver/registry.ts';
 import { TrafficSource, type InjectOptions, type InjectResult } from './driver/source.ts';
@@ -232,6 +232,8 @@ export class Runtime extends EventEmitter {
   private stopped = false;
   private injecting = 0;
   private readonly generations = new Set<Generation>();
+  private readonly genQueues = new Set<number>();
+  private nextGenId = 1;
 
   private constructor(o: RuntimeOptions) {
     super();
@@ -582,20 +584,30 @@ export class Runtime extends EventEmitter {
     this.assertRunning();
     const d = dev instanceof Device ? dev : this.device(dev);
     const reg = this.registry;
+    const gid = this.nextGenId++;
     const planned = await planGeneration({
       name: d.name, ifindex: d.ifindex, rxq: d.info.rxq,
       cpuOf: (q) => this.devs.rxqCpu(q), ringSize: (q) => this.devs.ring(q).size,
       maxLen: reg.word(d.ifindex, DT_MTU) + reg.word(d.ifindex, DT_HARD_HEADER_LEN) + VLAN_HLEN,
       maxLinearLen: this.pool.maxLinearLen, frameSize: this.pool.frameSize, isUp: () => reg.isUp(d.ifindex),
-    }, o);
+    }, o, gid);
+    /* reading a capture took a while: the runtime may be stopping, or the queues taken meanwhile */
+    this.assertRunning();
+    /* one wire per queue: a second generation on a queue would share its frames' sequence */
+    const busy = planned.plans.find((p) => this.genQueues.has(p.q));
+    if (busy !== undefined) throw new XdpsimError(EBUSY, `generate on '${d.name}': RX queue ${d.info.rxq.indexOf(busy.q)} already has a running generator (stop it, or wait for it)`);
+    for (const p of planned.plans) this.genQueues.add(p.q);
     const cpus = new Set(planned.plans.map((p) => this.devs.rxqCpu(p.q)));
     const started = Promise.all(planned.plans.map((p) => this.apis[this.devs.rxqCpu(p.q)]!.startGen(p)));
     const gen = new Generation(planned, (q) => this.devs.rxqCpu(q), (q) => d.info.rxq.indexOf(q), started, async () => {
-      await started;
-      await Promise.all([...cpus].map((c) => this.apis[c]!.stopGen(-1)));
+      await started.catch(() => {});
+      await Promise.all([...cpus].filter((c) => !this.deadCpus.has(c)).map((c) => this.apis[c]!.stopGen(gid)));
     });
     this.generations.add(gen);
-    const forget = (): void => { this.generations.delete(gen); };
+    const forget = (): void => {
+      this.generations.delete(gen);
+      for (const p of planned.plans) this.genQueues.delete(p.q);
+    };
     gen.done.then(forget, forget);
     await started;
     return gen;

@@ -194,3 +194,61 @@ test('stopping the runtime mid-run: the generator ends, every frame comes home',
   assert.equal(st.pool.free, st.pool.frames);
   assert.equal(st.cpus.reduce((a, c) => a + c.bad_frees, 0), 0);
 });
+
+test('a count with a rate the CPU cannot take ends exactly at the count', async () => {
+  await withRuntime({ cpus: 1 }, async (rt) => {
+    const [v0] = rt.createVeth('c0', 'c0p');
+    const obj = await rt.loadObject(fixture('prog-slow.ts'));
+    v0.attachXdp(obj.progs.slow!);
+    obj.maps.config!.update(0, 20);
+    const r = await (await v0.generate({ traffic: { flows: 4 }, rate: 1_000_000, count: 30_000 })).done;
+    assert.equal(r.ended, 'done');
+    assert.equal(r.sent, 30_000);
+    assert.ok(r.missed > 0, `missed ${r.missed}`);
+    await rt.quiesce();
+    const s = v0.stats();
+    assert.equal(s.injected, 30_000);
+    assert.equal(s.dropReasons.FULL_RING, r.missed);
+    assert.equal(s.rx_packets, 30_000 - r.missed);
+  });
+});
+
+test('a slow rate with a duration ends on time; one generator per queue (EBUSY); stopping one generation leaves the others', async () => {
+  await withRuntime({ cpus: 1 }, async (rt) => {
+    const [a] = rt.createVeth('ta', 'tap0');
+    const [b] = rt.createVeth('tb', 'tbp');
+    const t0 = performance.now();
+    /* frame k is due at k / rate: 50, 100, 150 (and 200) ms */
+    const slow = await (await a.generate({ rate: 20, durationMs: 200 })).done;
+    const ms = performance.now() - t0;
+    assert.ok(ms < 400, `a 200 ms run took ${ms} ms`);
+    assert.equal(slow.ended, 'done');
+    assert.ok(slow.sent >= 3 && slow.sent <= 4, `sent ${slow.sent}`);
+    const ga = await a.generate({ rate: 1000, durationMs: 5000 });
+    await assert.rejects(a.generate({ count: 10 }), /EBUSY: generate on 'ta': RX queue 0 already has a running generator/);
+    const gb = await b.generate({ rate: 1000, durationMs: 5000 });
+    const rb = await gb.stop();
+    assert.equal(rb.ended, 'stopped');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(ga.sent() > 0);
+    const before = ga.sent();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(ga.sent() > before, 'the other generation still runs');
+    assert.equal((await ga.stop()).ended, 'stopped');
+    /* the queue is free again */
+    assert.equal((await (await a.generate({ count: 10 })).done).sent, 10);
+  });
+});
+
+test('deleting the device ends its generator; the frames come home', async () => {
+  const rt = await Runtime.start({ cpus: 1 });
+  const [v0] = rt.createVeth('d0', 'd0p');
+  const gen = await v0.generate({ traffic: { flows: 8 }, rate: 100_000, durationMs: 10_000 });
+  await new Promise((r) => setTimeout(r, 100));
+  await v0.delete();
+  const r = await gen.done;
+  assert.equal(r.ended, 'device down');
+  const st = await rt.stop();
+  assert.equal(st.conserved, true);
+  assert.equal(st.pool.free, st.pool.frames);
+});

@@ -203,6 +203,10 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
     prev = cur;
   }, interval * 1000) : null;
   const g = await gen.done;
+  if (g.ended !== 'done') {
+    await rt.stop();
+    throw new Error(`the generator ended early: ${g.ended}`);
+  }
   if (timer) clearInterval(timer);
   const tEnd = performance.now();
   await rt.quiesce(2000);
@@ -229,7 +233,8 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
     rx_pps: (last.rx - first.rx) / secs, rx_pps_per_cpu: (last.rx - first.rx) / secs / cpus, per_cpu_rx_pps: perCpu,
     redirect_pps: (last.redirect - first.redirect) / secs, xmit_pps: (last.xmit - first.xmit) / secs,
     drop_pps: (last.drop - first.drop) / secs, errors: last.errors - first.errors, errors_by_reason: errorsBy,
-    leaked_frames: framesIn - framesOut + (s.pool.frames - s.pool.free), conserved: s.conserved && framesIn === framesOut,
+    /* after stop() every frame must be back in the pool */
+    leaked_frames: s.pool.frames - s.pool.free, conserved: s.conserved && framesIn === framesOut,
     generator: { sent: g.sent, missed: g.missed, rewrites: g.queues.reduce((a, q) => a + q.rewrites, 0), stalls: g.queues.reduce((a, q) => a + q.stalls, 0) },
   };
   return sum;

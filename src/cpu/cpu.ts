@@ -130,6 +130,11 @@ export class Cpu {
       if (Atomics.load(t, q * RQ_WORDS + RQ_IFINDEX) > 0 && Atomics.load(t, q * RQ_WORDS + RQ_CPU) === this.cpu) mine.push(q);
     }
     this.queues = Int32Array.from(mine);
+    /* a generator whose queue is no longer this CPU's, or no longer its device's (deleted, reused), ends */
+    for (const g of this.activeGens) {
+      if (!mine.includes(g.q) || Atomics.load(t, g.q * RQ_WORDS + RQ_IFINDEX) !== g.ifindex) g.stop(GEN_DEV_DOWN);
+    }
+    this.reapGens();
     Atomics.store(this.cpuctl, this.cpu * CC_WORDS + CC_RXQ_SEEN, gen);
   }
 
@@ -140,17 +145,24 @@ export class Cpu {
     return this.genDueInMs() === 0;
   }
 
-  /** Start a generator on one of this CPU's queues (the control plane's call). */
+  /**
+   * Start a generator on one of this CPU's queues (the control plane's
+   * call, which keeps one generator per queue). The CPU's generators hold
+   * at most three quarters of its home's frames: the rest serve clones.
+   */
   startGen(g: WireGen): boolean {
     this.gens[g.q]?.stop(GEN_STOPPED);
+    this.reapGens();
+    let held = 0;
+    for (const o of this.activeGens) held += o.framesHeld;
     this.gens[g.q] = g;
     this.activeGens.push(g);
-    return g.start();
+    return g.start(((this.pool.shared.perHome * 3) >> 2) - held);
   }
 
-  /** Stop generator `id` (or every generator: -1). */
-  stopGen(id: number, why = GEN_STOPPED): void {
-    for (const g of this.activeGens) if (id < 0 || g.plan.id === id) g.stop(why);
+  /** Stop the generators of generation `gid` (or every generator: -1). */
+  stopGen(gid: number, why = GEN_STOPPED): void {
+    for (const g of this.activeGens) if (gid < 0 || g.plan.gid === gid) g.stop(why);
     this.reapGens();
   }
 
@@ -220,12 +232,17 @@ export class Cpu {
     const t = this.rxqtab;
     /* a queue being released (-1) is no longer ours, even if our list is older than the table */
     const ifindex = Atomics.load(t, q * RQ_WORDS + RQ_IFINDEX);
-    if (ifindex <= 0) return 0;
+    if (ifindex <= 0) {
+      this.gens[q]?.stop(GEN_DEV_DOWN);
+      return 0;
+    }
     const batch = this.batch;
     /* a generator on this queue's wire first (src/cpu/wiregen.ts), then what other threads delivered */
     const g = this.gens[q];
-    let n = g !== undefined ? g.fill(batch, this.budget) : 0;
-    n += this.devs.ring(q).consume(batch, this.budget - n, n);
+    const ring = this.devs.ring(q);
+    /* with frames from other threads waiting too, the wire gets half the budget: neither starves */
+    let n = g !== undefined ? g.fill(batch, ring.hasWork() ? this.budget >> 1 : this.budget) : 0;
+    n += ring.consume(batch, this.budget - n, n);
     if (n === 0) return 0;
     const rxq = Atomics.load(t, q * RQ_WORDS + RQ_INDEX);
     const devtab = this.devs.devtab;

@@ -51,6 +51,9 @@ export const GS_REWRITES = 6;  /* frames rewritten before a resend */
 export const GS_STALLS = 7;    /* polls that found the next slot still in flight */
 export const GS_WORDS = 8;
 
+/** frames a queue's generator holds by default (its prepared packets): far more than a poll and a veth ring keep in flight */
+export const GEN_SLOTS = 1024;
+
 /* descriptors of the simulated NIC's RX ring: what may wait between two polls before frames are missed */
 export const WIRE_BACKLOG = 4096;
 
@@ -76,6 +79,8 @@ export interface ReplayShared {
 export interface GenPlan {
   /** index of this generator's status block */
   id: number;
+  /** the generation (Runtime.generate call) this plan belongs to: unique in the runtime */
+  gid: number;
   status: SharedArrayBuffer;
   /** global RX queue, its device */
   q: number;
@@ -94,7 +99,7 @@ export interface GenPlan {
   durationMs: number;
   /** pps for this queue; 0: as fast as the CPU takes them */
   rate: number;
-  /** frames at most to hold (default 2048) */
+  /** frames at most to hold (default GEN_SLOTS) */
   maxSlots?: number;
   /** multi-buffer frames: bytes kept linear; longer frames get fragments (0: all linear) */
   fragLinear?: number;
@@ -147,6 +152,8 @@ export class WireGen {
   private loop = 0;
   private pk = 0;
   state = GEN_STARTING;
+  /** frames (heads and fragments) the generator holds while it runs */
+  framesHeld = 0;
 
   constructor(plan: GenPlan, pool: FramePool, ctr: Float64Array, now: () => number) {
     this.plan = plan;
@@ -184,7 +191,7 @@ export class WireGen {
       }
       this.period = this.rpIdx.length;
     }
-    const maxSlots = plan.maxSlots ?? 2048;
+    const maxSlots = plan.maxSlots ?? GEN_SLOTS;
     if (this.period > 0 && this.period <= maxSlots) {
       this.nslots = this.period * Math.floor(maxSlots / this.period);
       this.reuse = true;
@@ -201,7 +208,11 @@ export class WireGen {
   }
 
   /** Take the frames and write the first pass of the sequence; false if the home is short of frames. */
-  start(): boolean {
+  /**
+   * Take the frames (at most `limit`, fragments included) and write the
+   * first pass of the sequence; false if that left fewer than 256 slots.
+   */
+  start(limit: number): boolean {
     const st = this.st;
     if (this.period === 0 || this.count === 0) {
       /* nothing for this queue (no flow hashes to it) */
@@ -211,7 +222,7 @@ export class WireGen {
     const pool = this.pool;
     const meta = pool.meta;
     let got = 0;
-    for (; got < this.nslots; got++) {
+    for (; got < this.nslots && got < limit; got++) {
       const fd = pool.alloc();
       if (fd < 0) break;
       this.slotFd[got] = fd;
@@ -229,13 +240,16 @@ export class WireGen {
       this.slotFd[i] = -1;
     }
     /* multi-buffer packets take their fragments from the same home: fewer slots if it runs short */
+    let held = n;
     for (let s = 0; s < n; s++) {
       const fd = this.slotFd[s]!;
-      if (!this.writeFirst(fd, s)) {
+      const ok = this.writeFirst(fd, s);
+      if (ok) held += pool.nrFrags(fd);
+      if (!ok || held > limit) {
         let keep = this.reuse ? s - (s % this.period) : s;
         if (keep < 256) keep = 0;
         for (let i = keep; i < n; i++) {
-          pool.freeFrags(this.slotFd[i]!);
+          /* (free() takes a multi-buffer head's fragments with it) */
           pool.free(this.slotFd[i]!);
           this.slotFd[i] = -1;
         }
@@ -248,7 +262,12 @@ export class WireGen {
       return false;
     }
     this.nslots = n;
-    for (let s = 0; s < n; s++) meta[this.slotFd[s]! * FM_WORDS + FM_STATE] = FS_GEN_PARKED;
+    this.framesHeld = 0;
+    for (let s = 0; s < n; s++) {
+      const fd = this.slotFd[s]!;
+      meta[fd * FM_WORDS + FM_STATE] = FS_GEN_PARKED;
+      this.framesHeld += 1 + pool.nrFrags(fd);
+    }
     st[GS_SLOTS] = n;
     this.t0 = this.now();
     st[GS_T0] = this.t0;
@@ -320,16 +339,14 @@ export class WireGen {
   /** ms until the next frame is due (0: now; -1: never, the generator is not running). */
   dueInMs(now: number): number {
     if (this.state !== GEN_RUNNING) return -1;
-    if (this.endAt !== 0 && now >= this.endAt) return 0;
-    if (this.rate > 0) {
-      const next = this.t0 + ((this.sent + 1) * 1000) / this.rate;
-      return next > now ? next - now : 0;
-    }
-    if (this.paced) {
-      const next = this.t0 + this.replayTimeMs(this.pk, this.loop);
-      return next > now ? next - now : 0;
-    }
-    return 0;
+    const end = this.endAt;
+    if (end !== 0 && now >= end) return 0;
+    let next = now;
+    if (this.rate > 0) next = this.t0 + ((this.sent + 1) * 1000) / this.rate;
+    else if (this.paced) next = this.t0 + this.replayTimeMs(this.pk, this.loop);
+    /* the end of a duration is an event too: the generator must wake for it */
+    if (end !== 0 && next > end) next = end;
+    return next > now ? next - now : 0;
   }
 
   private replayTimeMs(pk: number, loop: number): number {
@@ -358,7 +375,10 @@ export class WireGen {
       if (count >= 0 && missed > count - this.sent) missed = count - this.sent;
       if (due - missed < want) want = due - missed;
     }
-    if (missed > 0) this.miss(missed);
+    if (missed > 0) {
+      this.miss(missed);
+      if (count >= 0 && count - this.sent < want) want = count - this.sent;
+    }
     if (this.paced) want = this.pacedWant(now, want);
     const n = want > 0 ? this.take(batch, want) : 0;
     if (n > 0) {
@@ -366,7 +386,7 @@ export class WireGen {
       this.ctr[this.row + DEV_INJECTED] += n;
       this.st[GS_SENT] = this.sent;
     }
-    if (count >= 0 && this.sent === count) this.finish(GEN_DONE);
+    if (count >= 0 && this.sent >= count) this.finish(GEN_DONE);
     return n;
   }
 
@@ -488,9 +508,13 @@ export class WireGen {
       pool.pushFree(fd);
     }
     this.slotFd.fill(-1);
+    this.framesHeld = 0;
+    const startedRunning = this.state === GEN_RUNNING;
     this.state = why;
     this.st[GS_SENT] = this.sent;
     this.st[GS_T1] = this.now();
+    /* a generator that never ran lasted no time */
+    if (!startedRunning) this.st[GS_T0] = this.st[GS_T1]!;
     this.st[GS_SLOTS] = 0;
     this.st[GS_STATE] = why;
   }

@@ -92,9 +92,9 @@ export const cpuApi = {
     kick();
     return ok;
   },
-  /** Stop generator `id` (-1: all of this CPU's). */
-  stopGen(id: number): void {
-    core.stopGen(id);
+  /** Stop the generators of generation `gid` (-1: all of this CPU's). */
+  stopGen(gid: number): void {
+    core.stopGen(gid);
   },
   ping(): number {
     return cpu;

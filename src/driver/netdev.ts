@@ -34,6 +34,8 @@ export class NetDevices {
   private readonly rings: (MpscRing | undefined)[];
   private readonly ringSab: SharedArrayBuffer;
   private readonly ringStride: number;
+  /* the lengths of one bulk being sent (at most DEV_MAP_BULK_SIZE frames) */
+  private readonly xmitLens = new Int32Array(64);
 
   constructor(readonly shared: SharedState, readonly pool: FramePool, readonly counters: Float64Array) {
     this.devtab = new Int32Array(shared.devtab);
@@ -128,17 +130,20 @@ export class NetDevices {
     let ok = 0;
     let bytes = 0;
     const pool = this.pool;
+    const lens = this.xmitLens;
     while (ok < n) {
       const fd = frames[from + ok]!;
       const len = (meta[fd * FM_WORDS + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) === 0 ? meta[fd * FM_WORDS + FM_LEN]! : pool.frameLen(fd);
       if (len > maxLen) break;
       bytes += len;
+      if (ok < lens.length) lens[ok] = len;
       ok++;
     }
     const sent = ok === 0 ? 0 : this.ring(q).produce(frames, from, ok);
     if (sent < ok) {
+      /* (lengths read before the hand-off: a frame on the peer's ring is no longer ours to read) */
       bytes = 0;
-      for (let i = 0; i < sent; i++) bytes += pool.frameLen(frames[from + i]!);
+      for (let i = 0; i < sent; i++) bytes += lens[i]!;
     }
     if (sent > 0) {
       const c = this.counters;

@@ -3,7 +3,7 @@
  * per-queue plans sent to the CPUs, and the handle a caller waits on.
  */
 import { EINVAL, EMSGSIZE, ENETDOWN, ENOENT, XdpsimError } from '../shared/errno.ts';
-import { GEN_DEV_DOWN, GEN_DONE, GEN_NO_FRAMES, GEN_RUNNING, GEN_STARTING, GEN_STOPPED, GS_MISSED, GS_REWRITES, GS_SENT, GS_STALLS, GS_STATE, GS_T0, GS_T1, GS_WORDS, WIRE_BACKLOG, type GenPlan } from '../cpu/wiregen.ts';
+import { GEN_DEV_DOWN, GEN_DONE, GEN_NO_FRAMES, GEN_RUNNING, GEN_STARTING, GEN_STOPPED, GS_MISSED, GS_REWRITES, GS_SENT, GS_STALLS, GS_STATE, GS_T0, GS_T1, GS_WORDS, GEN_SLOTS, WIRE_BACKLOG, type GenPlan } from '../cpu/wiregen.ts';
 import { compileTraffic, flowsByQueue, shareCapture, splitExact, type TrafficSpec } from './plan.ts';
 import { CaptureError, readCapture, type CaptureFile } from './pcap.ts';
 import { fragSplit } from '../driver/source.ts';
@@ -32,7 +32,7 @@ export interface GenerateOptions {
    * each), a number N keeps N bytes linear and puts the rest in fragments
    */
   frags?: boolean | number;
-  /** frames each queue's generator holds (default 2048) */
+  /** frames each queue's generator holds (default 1024, GEN_SLOTS) */
   slots?: number;
 }
 
@@ -85,7 +85,7 @@ export interface Planned {
 }
 
 /** Validate options and make one plan per queue that carries traffic. */
-export async function planGeneration(t: GenTarget, o: GenerateOptions): Promise<Planned> {
+export async function planGeneration(t: GenTarget, o: GenerateOptions, gid: number): Promise<Planned> {
   const where = `generate on '${t.name}'`;
   const nq = t.rxq.length;
   if (nq === 0) throw new XdpsimError(EINVAL, `${where}: the device has no RX queues`);
@@ -105,7 +105,7 @@ export async function planGeneration(t: GenTarget, o: GenerateOptions): Promise<
   if (!(Number.isInteger(loops) && loops >= 1)) throw new XdpsimError(EINVAL, `${where}: loops ${loops} must be an integer >= 1`);
 
   const split = fragSplit(o.frags, t.maxLinearLen, where);
-  const slots = o.slots ?? 2048;
+  const slots = o.slots ?? GEN_SLOTS;
   const fits = (len: number, what: string): void => {
     if (len > t.maxLinearLen && split === Infinity) throw new XdpsimError(EMSGSIZE, `${where}: ${what} of ${len} bytes do not fit a frame (at most ${t.maxLinearLen}; frags: true makes them multi-buffer frames, or start the runtime with a larger frameSize)`);
     if (len > split && Math.ceil((len - split) / t.frameSize) > MAX_SKB_FRAGS) throw new XdpsimError(EMSGSIZE, `${where}: ${what} of ${len} bytes need more than ${MAX_SKB_FRAGS} fragments`);
@@ -164,7 +164,7 @@ export async function planGeneration(t: GenTarget, o: GenerateOptions): Promise<
     if (counts[qi] === 0) continue;
     const q = t.rxq[qi]!;
     plans.push({
-      ...perQueue[qi], id: plans.length, status: status.buffer as SharedArrayBuffer, q, ifindex: t.ifindex,
+      ...perQueue[qi], id: plans.length, gid, status: status.buffer as SharedArrayBuffer, q, ifindex: t.ifindex,
       count: counts[qi]!, durationMs: o.durationMs ?? 0, rate: rate > 0 ? (rate * shares[qi]!) / sum : 0,
       fragLinear: split === Infinity ? 0 : split, ringSize: Math.max(WIRE_BACKLOG, t.ringSize(q)), ...(o.slots !== undefined ? { maxSlots: o.slots } : {}),
     } as GenPlan);

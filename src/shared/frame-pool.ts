@@ -261,6 +261,8 @@ export class FramePool {
 
   /** Free the fragments of multi-buffer frame fd and make it linear (xdp_return_frame frees each frag's page, then the head). */
   freeFrags(fd: number): void {
+    /* as xdp_return_frame(): the shared info is only read when the frame says it has fragments */
+    if ((this.meta[fd * FM_WORDS + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) === 0) return;
     const si = this.sinfo(fd);
     const d = this.data32;
     const n = d[si + SI_NR_FRAGS]!;
