@@ -139,13 +139,19 @@ options:
   --interval S      seconds between rows (default 1; 0: none)
   --pkt-size B      frame size without FCS (default 64, or the headers'
                     length if longer), or MIN-MAX, or imix
-  --flows N         flows, spread over the RX queues by RSS (default 64)
+  --flows N         flows, spread over the RX queues by RSS (default 64, or
+                    every combination of the address and port ranges)
   --l3 P            ipv4 | ipv6 (default ipv4)
   --l4 P            udp | tcp-syn (default udp)
   --vlan ID         add an 802.1Q tag
   --rate PPS        target rate (default: as fast as the CPUs go)
-  --replay FILE     replay a pcap or pcapng capture (looped) instead of
-                    generated traffic; --paced keeps its recorded gaps
+  --src-ip A, --dst-ip A   first address of the ranges (10.0.0.1, 10.0.0.2; fd00::1, fd00::2)
+  --src-ips N, --dst-ips N consecutive addresses (default 1)
+  --src-port P, --dst-port P, --src-ports N, --dst-ports N   the same for ports
+                    (1024 and 9; with only --flows N the source port varies)
+  --replay FILE     replay a pcap or pcapng capture instead of generated
+                    traffic, looped until the duration ends (or --loops N
+                    passes); --paced keeps its recorded gaps
   --bulk-size N     DEV_MAP_BULK_SIZE ablation, 1..16 (default 16)
   --packet-operation OP  no-touch | read-data | parse-ip | swap-macs (default
                     no-touch; swap-macs for tx), as xdp-bench's -p
@@ -440,11 +446,13 @@ async function bench(args: string[], out: Out): Promise<number> {
     args, allowPositionals: true,
     options: {
       cpus: { type: 'string', default: '1' }, duration: { type: 'string', default: '5' }, interval: { type: 'string', default: '1' },
-      'pkt-size': { type: 'string' }, flows: { type: 'string', default: '64' }, rate: { type: 'string', default: '0' },
+      'pkt-size': { type: 'string' }, flows: { type: 'string' }, rate: { type: 'string', default: '0' },
       'bulk-size': { type: 'string', default: '16' }, seed: { type: 'string', default: '1' }, 'packet-operation': { type: 'string', short: 'p' },
       ports: { type: 'string', default: '2' }, l3: { type: 'string', default: 'ipv4' }, l4: { type: 'string', default: 'udp' },
       vlan: { type: 'string' }, 'no-rcu': { type: 'boolean', default: false }, trace: { type: 'string', default: 'off' },
-      replay: { type: 'string' }, paced: { type: 'boolean', default: false }, extended: { type: 'boolean', short: 'e', default: false },
+      replay: { type: 'string' }, paced: { type: 'boolean', default: false }, loops: { type: 'string' },
+      'src-ip': { type: 'string' }, 'dst-ip': { type: 'string' }, 'src-ips': { type: 'string' }, 'dst-ips': { type: 'string' },
+      'src-port': { type: 'string' }, 'dst-port': { type: 'string' }, 'src-ports': { type: 'string' }, 'dst-ports': { type: 'string' }, extended: { type: 'boolean', short: 'e', default: false },
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -463,12 +471,21 @@ async function bench(args: string[], out: Out): Promise<number> {
   const tracing = v.trace as BenchOptions['tracing'];
   if (!['off', 'errors', 'runtime', 'all'].includes(v.trace!)) throw new UsageError(`--trace ${v.trace}: one of off, errors, runtime, all`);
   const o: BenchOptions = {
-    tracing, ...(v.replay !== undefined ? { replay: v.replay, paced: v.paced! } : {}),
+    tracing, ...(v.replay !== undefined ? { replay: v.replay, paced: v.paced!, ...(v.loops !== undefined ? { loops: int('loops', v.loops, 1, 1e9) } : {}) } : {}),
     mode: mode as BenchMode, cpus: int('cpus', v.cpus, 1, 64), duration, interval,
-    ...(typeof size === 'number' ? { pktSize: size } : {}), flows: int('flows', v.flows, 1, 1 << 20),
+    ...(typeof size === 'number' ? { pktSize: size } : {}), ...(v.flows !== undefined ? { flows: int('flows', v.flows, 1, 1 << 20) } : {}),
     bulkSize: int('bulk-size', v['bulk-size'], 1, 16), seed: int('seed', v.seed, 0, 2 ** 31 - 1),
     rate: int('rate', v.rate, 0, 1e9), ports: int('ports', v.ports, 1, 32), extended: v.extended!, rcu: !v['no-rcu'],
-    traffic: { ...(size !== undefined ? { size } : {}), l3: v.l3, l4: v.l4, ...(v.vlan !== undefined ? { vlan: int('vlan', v.vlan, 0, 4095) } : {}) },
+    traffic: {
+      ...(size !== undefined ? { size } : {}), l3: v.l3, l4: v.l4, ...(v.vlan !== undefined ? { vlan: int('vlan', v.vlan, 0, 4095) } : {}),
+      ...(v['src-ip'] !== undefined ? { srcIp: v['src-ip'] } : {}), ...(v['dst-ip'] !== undefined ? { dstIp: v['dst-ip'] } : {}),
+      ...(v['src-ips'] !== undefined ? { srcIps: int('src-ips', v['src-ips'], 1, 1 << 24) } : {}),
+      ...(v['dst-ips'] !== undefined ? { dstIps: int('dst-ips', v['dst-ips'], 1, 1 << 24) } : {}),
+      ...(v['src-port'] !== undefined ? { srcPort: int('src-port', v['src-port'], 0, 65535) } : {}),
+      ...(v['dst-port'] !== undefined ? { dstPort: int('dst-port', v['dst-port'], 0, 65535) } : {}),
+      ...(v['src-ports'] !== undefined ? { srcPorts: int('src-ports', v['src-ports'], 1, 65536) } : {}),
+      ...(v['dst-ports'] !== undefined ? { dstPorts: int('dst-ports', v['dst-ports'], 1, 65536) } : {}),
+    },
     ...(op !== undefined ? { op: op as PacketOp } : {}),
   };
   let s: BenchSummary;

@@ -62,6 +62,8 @@ export interface BenchOptions {
   replay?: string;
   /** replay at the capture's recorded pace */
   paced?: boolean;
+  /** replay: passes over the capture (default: until the duration ends) */
+  loops?: number;
 }
 
 export interface BenchSummary {
@@ -183,13 +185,15 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
     if (tracing === 'errors') await rt.setTracepoints(['xdp_exception', 'xdp_redirect_err'], true);
   }
   /* without a size, the builder's default: 64 bytes, or the headers' length if longer (IPv6 TCP: 74) */
-  const traffic: TrafficSpec = { ...(o.pktSize !== undefined ? { size: pktSize } : {}), flows, seed: o.seed ?? 1, ...o.traffic };
+  /* ranges of addresses or ports without a flow count: every combination is a flow */
+  const ranged = o.traffic !== undefined && ['srcIps', 'dstIps', 'srcPorts', 'dstPorts'].some((k) => k in o.traffic!);
+  const traffic: TrafficSpec = { ...(o.pktSize !== undefined ? { size: pktSize } : {}), ...(o.flows !== undefined || !ranged ? { flows } : {}), seed: o.seed ?? 1, ...o.traffic };
   const sz = traffic.size ?? compileTraffic(traffic).minSize;
   const sizeName = o.replay !== undefined ? `replay of ${o.replay}` : typeof sz === 'number' ? sz : sz === 'imix' ? 'imix' : 'min' in sz ? `${sz.min}-${sz.max}` : 'imix (custom)';
   const t0 = performance.now();
   let prev = snap(rt.stats(), sc, t0);
   const first = prev;
-  const source = o.replay !== undefined ? { replay: o.replay, loops: 1 << 30, paced: o.paced === true } : { traffic };
+  const source = o.replay !== undefined ? { replay: o.replay, paced: o.paced === true, ...(o.loops !== undefined ? { loops: o.loops } : {}) } : { traffic };
   let gen;
   try {
     gen = await sc.in0.generate({ ...source, durationMs: duration * 1000, ...(o.rate ? { rate: o.rate } : {}) });
@@ -228,7 +232,7 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
   }
   const perCpu = last.perCpu.map((n, c) => (n - first.perCpu[c]!) / secs);
   const sum: BenchSummary = {
-    mode, op, cpus, duration_s: secs, pkt_size: sizeName, flows, bulk_size: bulk,
+    mode, op, cpus, duration_s: secs, pkt_size: sizeName, flows: traffic.flows ?? compileTraffic(traffic).nflows, bulk_size: bulk,
     frames_in: framesIn, frames_out: framesOut,
     rx_pps: (last.rx - first.rx) / secs, rx_pps_per_cpu: (last.rx - first.rx) / secs / cpus, per_cpu_rx_pps: perCpu,
     redirect_pps: (last.redirect - first.redirect) / secs, xmit_pps: (last.xmit - first.xmit) / secs,

@@ -14,7 +14,7 @@ export interface GenerateOptions {
   traffic?: TrafficSpec;
   /** replay a capture (a parsed file, or a path to a pcap/pcapng file) instead */
   replay?: CaptureFile | string;
-  /** passes over the capture (default 1) */
+  /** passes over the capture (default 1; with durationMs and no loops, until the duration ends) */
   loops?: number;
   /** replay at the capture's recorded pace (default: as fast as the rate allows) */
   paced?: boolean;
@@ -135,7 +135,8 @@ export async function planGeneration(t: GenTarget, o: GenerateOptions, gid: numb
     if (split !== Infinity && byQueue.some((l) => l.length > slots)) throw new XdpsimError(EINVAL, `${where}: a multi-buffer replay needs at most ${slots} packets per queue (the slots each queue's generator holds)`);
     shares = byQueue.map((l) => l.length);
     byQueue.forEach((packets) => perQueue.push({ replay, packets, paced: o.paced === true }));
-    total = o.count ?? (o.durationMs ? -1 : cap.packets.length * loops);
+    /* loops given: that many passes (a duration then only bounds the run); neither: one pass; a duration alone: loop until it ends */
+    total = o.count ?? (o.loops !== undefined || !o.durationMs ? cap.packets.length * loops : -1);
   } else {
     const spec: TrafficSpec = o.traffic ?? {};
     let tr;
