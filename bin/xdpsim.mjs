@@ -4,5 +4,10 @@
 import { register } from 'tsx/esm/api';
 
 register();
+// `xdpsim bench drop | head`: a reader that closes the pipe ends the run quietly, as with any Unix tool
+process.stdout.on('error', (e) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 const { main } = await import('../src/cli.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -201,6 +201,10 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
     await rt.stop();
     throw e;
   }
+  /* xdp-bench's first line */
+  const what = { drop: 'Dropping packets on', pass: 'Passing packets on', tx: 'Hairpinning (XDP_TX) packets on', redirect: 'Redirecting from', 'redirect-map': 'Redirecting from', 'redirect-multi': 'Redirecting from' }[mode];
+  const to = sc.outs.filter((x) => x !== sc.in0).map((x) => `${x.name} (ifindex ${x.ifindex}; driver veth)`).join(', ');
+  if (interval > 0) out(`${what} ${sc.in0.name} (ifindex ${sc.in0.ifindex}; driver veth)${mode.startsWith('redirect') ? ` to ${to}` : ''}`);
   const timer = interval > 0 ? setInterval(() => {
     const cur = snap(rt.stats(), sc, performance.now());
     for (const l of row(prev, cur, mode, o.extended === true)) out(l);
