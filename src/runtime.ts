@@ -397,6 +397,7 @@ export class Runtime extends EventEmitter {
         shareds[name] = s;
         const m = openMap(s);
         v._map = m;
+        v._devmap = m instanceof DevMap ? m : null;
         this.adoptMap(m);
         maps[name] = new MapHandle(m);
       } else if (isProgDef(v)) {

@@ -99,6 +99,7 @@ export class Cpu {
     this.txFlushList = new Int32Array(l.maxDevices);
     this.devBulk = new DevBulk(this, l.maxDevices, l.bulkSize);
     this.txBulk = l.bulkSize;
+    this.ctx.src = this.pool;
     this.ctx.frame_sz = l.frameSize;
     this.ctx.hard_end = l.frameSize - SKB_SHARED_INFO_SIZE;
   }
@@ -299,12 +300,13 @@ export class Cpu {
     const meta = this.pool.meta;
     const m = fd * FM_WORDS;
     const data = meta[m + FM_DATA]!;
+    const dataEnd = data + meta[m + FM_LEN]!;
+    const dataMeta = data - meta[m + FM_METASIZE]!;
+    /* ctx.pkt and ctx.dv come from the pool when the program asks for them (XdpMd.src) */
     ctx.fd = fd;
-    ctx.pkt = this.pool.view(fd);
-    ctx.dv = this.pool.dataView(fd);
     ctx.data = data;
-    ctx.data_end = data + meta[m + FM_LEN]!;
-    ctx.data_meta = data - meta[m + FM_METASIZE]!;
+    ctx.data_end = dataEnd;
+    ctx.data_meta = dataMeta;
     ctx.ingress_ifindex = ingress;
     ctx.rx_queue_index = rxq;
     ctx.egress_ifindex = egress;
@@ -317,10 +319,12 @@ export class Cpu {
       writeExcNote(this.excNote, `prog ${progId} on ifindex ${egress || ingress}: ${(e as Error)?.message ?? String(e)}`);
       return -1;
     }
-    /* the verifier would not let a program move these by hand: a frame they no longer describe is an exception */
     const d = ctx.data;
     const de = ctx.data_end;
     const dm = ctx.data_meta;
+    /* most programs move nothing */
+    if (d === data && de === dataEnd && dm === dataMeta) return act;
+    /* the verifier would not let a program move these by hand: a frame they no longer describe is an exception */
     if ((d | 0) !== d || (de | 0) !== de || (dm | 0) !== dm || dm < XDP_FRAME_SIZE || dm > d || d > de || de > ctx.hard_end) return -1;
     meta[m + FM_DATA] = ctx.data;
     meta[m + FM_LEN] = ctx.data_end - ctx.data;

@@ -132,6 +132,8 @@ export function bpfRedirect(ifindex: number, flags: number): number {
  * the ingress device; any other flag returns XDP_ABORTED.
  */
 export function bpfRedirectMap(map: MapDef, key: number, flags: number): number {
+  const dm = map._devmap;
+  if (dm !== null) return redirectDevmap(state.ri, dm, key, flags);
   const m = bound(map);
   if (m instanceof DevMap) return redirectDevmap(state.ri, m, key, flags);
   throw new XdpsimError(EINVAL, `bpf_redirect_map on map '${m.shared.name}': the verifier allows only DEVMAP, DEVMAP_HASH, CPUMAP and XSKMAP maps (xdpsim: DEVMAP, DEVMAP_HASH)`);

@@ -9,16 +9,19 @@
  * CPU workers, one frame at a time, on that CPU's single XdpMd object.
  */
 import type { BpfMap, MapSpec } from '../maps/map.ts';
+import type { DevMap } from '../maps/devmap.ts';
 
 export interface MapDef {
   readonly kind: 'map';
   readonly spec: MapSpec;
   /** bound by the loader in each thread; null until the object is loaded */
   _map: BpfMap | null;
+  /** the same map when it is a DEVMAP or DEVMAP_HASH (bound with _map): bpf_redirect_map's fast path */
+  _devmap: DevMap | null;
 }
 
 export function defineMap(spec: MapSpec): MapDef {
-  return { kind: 'map', spec: { ...spec }, _map: null };
+  return { kind: 'map', spec: { ...spec }, _map: null, _devmap: null };
 }
 
 export type XdpSection = 'xdp' | 'xdp.frags' | 'xdp/devmap' | 'xdp/cpumap';
@@ -73,12 +76,30 @@ export class XdpMd {
   ingress_ifindex = 0;
   rx_queue_index = 0;
   egress_ifindex = 0;
-  /** the frame's buffer (frameSize bytes, aliasing shared memory) */
-  pkt: Uint8Array = new Uint8Array(0);
-  /** a DataView over the same buffer, for multi-byte fields (network order: pass false) */
-  dv: DataView = new DataView(new ArrayBuffer(0));
   /** frame descriptor (xdpsim internal) */
   fd = -1;
+  /**
+   * Where pkt and dv come from on a CPU (the frame pool): they are looked up
+   * when a program asks for them, so a program that does not read the
+   * packet does not pay for them. Off a CPU (tests), set pkt and dv directly.
+   */
+  src: { view(fd: number): Uint8Array; dataView(fd: number): DataView } | null = null;
+  private ownPkt: Uint8Array = new Uint8Array(0);
+  private ownDv: DataView = new DataView(new ArrayBuffer(0));
+  /** the frame's buffer (frameSize bytes, aliasing shared memory) */
+  get pkt(): Uint8Array {
+    return this.src !== null ? this.src.view(this.fd) : this.ownPkt;
+  }
+  set pkt(v: Uint8Array) {
+    this.ownPkt = v;
+  }
+  /** a DataView over the same buffer, for multi-byte fields (network order: pass false) */
+  get dv(): DataView {
+    return this.src !== null ? this.src.dataView(this.fd) : this.ownDv;
+  }
+  set dv(v: DataView) {
+    this.ownDv = v;
+  }
   /** bytes in the buffer: frame_sz */
   frame_sz = 0;
   /** the first byte the tail may not reach (frame_sz - skb_shared_info) */

@@ -33,7 +33,7 @@
  * poll.
  */
 import {
-  FM_AUX, FM_DATA, FM_FLAGS, FM_LEN, FM_METASIZE, FM_STATE, FM_WORDS, FS_FREE, FS_GEN, FS_GEN_PARKED, FS_USED,
+  FM_DATA, FM_FLAGS, FM_LEN, FM_METASIZE, FM_STATE, FM_WORDS, FS_FREE, FS_GEN, FS_GEN_PARKED, FS_USED,
   FRAME_FLAG_HAS_FRAGS, type FramePool,
 } from '../shared/frame-pool.ts';
 import { DEV_INJECTED, DR_FULL_RING, countDrops, devRow } from '../shared/counters.ts';
@@ -445,17 +445,23 @@ export class WireGen {
         this.st[GS_STALLS]++;
         break;
       }
-      if (!reuse) {
-        this.rewrite(fd, j);
-      } else if (meta[m + FM_DATA] !== XDP_PACKET_HEADROOM || meta[m + FM_LEN] !== slotLen[j] || meta[m + FM_METASIZE] !== 0) {
-        this.st[GS_REWRITES]++;
-        this.rewriteSlot(fd, j);
+      /*
+       * A frame comes back as it left unless a program moved its data,
+       * length or metadata: only then (or without reuse, always) are its
+       * packet and words written again. Its flags (frags) stay the slot's:
+       * nothing on the way changes them.
+       */
+      if (!reuse || meta[m + FM_DATA] !== XDP_PACKET_HEADROOM || meta[m + FM_LEN] !== slotLen[j] || meta[m + FM_METASIZE] !== 0) {
+        if (!reuse) this.rewrite(fd, j);
+        else {
+          this.st[GS_REWRITES]++;
+          this.rewriteSlot(fd, j);
+        }
+        meta[m + FM_DATA] = XDP_PACKET_HEADROOM;
+        meta[m + FM_LEN] = slotLen[j]!;
+        meta[m + FM_METASIZE] = 0;
+        meta[m + FM_FLAGS] = slotFlags[j]!;
       }
-      meta[m + FM_DATA] = XDP_PACKET_HEADROOM;
-      meta[m + FM_LEN] = slotLen[j]!;
-      meta[m + FM_METASIZE] = 0;
-      meta[m + FM_FLAGS] = slotFlags[j]!;
-      meta[m + FM_AUX] = 0;
       meta[m + FM_STATE] = FS_GEN;
       batch[n++] = fd;
       if (++j === nslots) j = 0;

@@ -25,6 +25,7 @@ import { CPU_SLEEPS, CPU_WAKEUPS } from '../shared/counters.ts';
 import { TP_COUNT } from '../shared/trace.ts';
 import { rcuWakeWriters } from '../shared/rcu.ts';
 import { openMap, type MapShared } from '../maps/map.ts';
+import { DevMap } from '../maps/devmap.ts';
 import { Cpu } from './cpu.ts';
 import { setHelperContext } from './helpers.ts';
 import { RcuCheck } from './redirect.ts';
@@ -58,6 +59,7 @@ export const cpuApi = {
         const s = maps[name];
         if (s === undefined) throw new Error(`cpu ${cpu}: map '${name}' has no shared instance`);
         v._map = openMap(s);
+        v._devmap = v._map instanceof DevMap ? v._map : null;
         seen.push(name);
       } else if (isProgDef(v)) {
         const id = progs[name];
