@@ -715,10 +715,13 @@ export class Runtime extends EventEmitter {
           pc[n] = b[row + i]!;
           sum[n] += b[row + i]!;
         });
+        pc.drops = 0;
         DROP_REASONS.forEach((r, i) => {
           pc.dropReasons[r] = b[row + DEV_FIXED + i]!;
           reasons[r] += b[row + DEV_FIXED + i]!;
+          pc.drops += b[row + DEV_FIXED + i]!;
         });
+        sum.drops += pc.drops;
         if (c < this.cpus) perCpu.push(pc); /* block `cpus` (the control plane) counts only in the sums */
       }
       const st = this.registry.word(d.ifindex, DT_STATE);

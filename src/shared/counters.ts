@@ -42,7 +42,7 @@ export const DEV_TX_BYTES = 11;
 export const DEV_XDP_TX_SENT = 12;  /* XDP_TX bulk: sent / err (veth's xdp_tx, xdp_tx_err) */
 export const DEV_XDP_TX_ERR = 13;
 export const DEV_XMIT_CONSUMED = 14; /* frames that left the model on transmit (a sink) */
-export const DEV_DROPS = 15;        /* all drops, the sum of the reason columns */
+export const DEV_DROPS = 15;        /* all drops: the sum of the reason columns, computed when read (not counted per frame) */
 export const DEV_INJECTED = 16;     /* frames a traffic source put into the device's RX rings */
 export const DEV_CLONES = 17;       /* frames created by broadcast redirects received here (xdpf_clone) */
 export const DEV_FIXED = 18;
@@ -110,7 +110,6 @@ export function cpuCounters(sab: SharedArrayBuffer, cpu: number, maxDevices: num
 
 /** Count n drops of `reason` in a device row (`row` = devRow(ifindex)) of a counter block. */
 export function countDrops(ctr: Float64Array, row: number, reason: number, n: number): void {
-  ctr[row + DEV_DROPS] += n;
   ctr[row + DEV_FIXED + reason] += n;
 }
 
