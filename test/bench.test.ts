@@ -72,3 +72,40 @@ test('bench rows every interval, then the summary; usage errors exit 2', () => {
     assert.match(e.stderr, msg);
   }
 });
+
+test('bench --replay loops a capture for the duration (or --loops passes); a truncated capture fails with its offset', async () => {
+  const { writePcapng } = await import('../src/gen/pcap.ts');
+  const { compileTraffic } = await import('../src/gen/packets.ts');
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const tr = compileTraffic({ flows: 8, size: 100 });
+  const pkts = Array.from({ length: 8 }, (_, i) => {
+    const b = new Uint8Array(100);
+    tr.write(i, 100, b, 0);
+    return { ifIndex: 0, data: b, tsNs: BigInt(i) * 1000n };
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'xdpsim-bench-'));
+  const file = join(dir, 'c.pcapng');
+  const bytes = writePcapng([{ name: 'eth0' }], pkts);
+  writeFileSync(file, bytes);
+  const s = await runBench({ mode: 'drop', duration: 0.3, interval: 0, replay: file, loops: 5 });
+  assert.equal(s.generator.sent, 40);
+  assert.equal(s.frames_in, 40);
+  assert.equal(s.conserved, true);
+  const long = await runBench({ mode: 'drop', duration: 0.3, interval: 0, replay: file });
+  assert.ok(long.generator.sent > 1000, `looped ${long.generator.sent}`);
+  writeFileSync(file, bytes.subarray(0, bytes.length - 4));
+  const r = spawnSync(process.execPath, [bin, 'bench', 'drop', '--replay', file, '--duration', '0.2'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /EINVAL: generate on 'in0': .*c\.pcapng: .* at offset \d+/);
+  assert.equal(r.stdout.includes('Summary'), false, 'nothing ran');
+});
+
+test('bench address and port ranges: every combination is a flow, spread over the CPUs', async () => {
+  const s = await runBench({ mode: 'drop', cpus: 2, duration: 0.3, interval: 0, traffic: { srcPorts: 4, dstIps: 8, l3: 'ipv6' } });
+  assert.equal(s.flows, 32);
+  assert.equal(s.pkt_size, 64);
+  assert.ok(s.per_cpu_rx_pps.every((x) => x > 0));
+  assert.equal(s.conserved, true);
+});
