@@ -276,8 +276,6 @@ export class Cpu {
         const m = fd * FM_WORDS;
         /* xdp_get_buff_len(): a multi-buffer frame counts its fragments too */
         bytes += (meta[m + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) === 0 ? meta[m + FM_LEN]! : this.pool.frameLen(fd);
-        meta[m + FM_INGRESS] = ifindex;
-        meta[m + FM_RXQ] = rxq;
         this.runXdp(progId, fd, ifindex, rxq, row, tapOn);
         /* planted fault: a quiescent state reported in the middle of the poll */
         if (this.faultEarlyQs && i === n >> 1) this.reportQs();
@@ -348,10 +346,16 @@ export class Cpu {
         c[row + DEV_XDP_DROP]++;
         this.drop(fd, row, DR_XDP_DROP);
         return;
-      case XDP_REDIRECT:
+      case XDP_REDIRECT: {
         c[row + DEV_XDP_REDIRECT]++;
+        /* the frame leaves with its rxq info (xdp_convert_buff_to_frame): only a redirected frame needs it */
+        const m = fd * FM_WORDS;
+        const meta = this.pool.meta;
+        meta[m + FM_INGRESS] = ifindex;
+        meta[m + FM_RXQ] = rxq;
         if (xdpDoRedirect(this, fd, ifindex, progId) !== 0) this.drop(fd, row, DR_REDIRECT_ERR);
         return;
+      }
       case XDP_ABORTED:
         c[row + DEV_XDP_ABORTED]++;
         if (this.trace.on[TP_XDP_EXCEPTION]) this.trace.emit3(TP_XDP_EXCEPTION, progId, XDP_ABORTED, ifindex);
