@@ -42,6 +42,7 @@ import { isMapDef, isProgDef, type XdpSection } from './cpu/program.ts';
 import type { CpuApi } from './cpu/worker.ts';
 import { Generation, planGeneration, type GenerateOptions } from './gen/generate.ts';
 import { VLAN_HLEN } from './shared/uapi.ts';
+import { readDropNotes, type DropNote } from './shared/dropnote.ts';
 
 export interface RuntimeOptions extends Partial<Omit<RuntimeLimits, 'cpus'>> {
   /** simulated CPUs (default 2); may exceed the machine's cores */
@@ -682,6 +683,26 @@ export class Runtime extends EventEmitter {
       await new Promise((r) => setTimeout(r, 1));
     }
     return false;
+  }
+
+  /**
+   * The last dropped frame of each drop reason (the newest over all CPUs):
+   * device, CPU, time, length and flow. Frames dropped by the control plane
+   * (purged rings) and frames a generator missed (they never existed) are
+   * counted but not noted.
+   */
+  lastDrops(): Array<DropNote & { device: string }> {
+    const best = new Map<string, DropNote>();
+    for (let c = 0; c < this.cpus; c++) {
+      for (const n of readDropNotes(this.shared.dropNote[c]!, c)) {
+        const b = best.get(n.reason);
+        if (b === undefined || n.ts > b.ts) best.set(n.reason, n);
+      }
+    }
+    return DROP_REASONS.filter((r) => best.has(r)).map((r) => {
+      const n = best.get(r)!;
+      return { ...n, device: this.devices.get(n.ifindex)?.name ?? `ifindex ${n.ifindex}` };
+    });
   }
 
   /** Counters of every CPU and device, totals, and the frame conservation check. */

@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { Runtime, type Device, type Stats } from '../runtime.ts';
 import { DROP_REASONS } from '../shared/counters.ts';
 import { compileTraffic, type TrafficSpec } from '../gen/packets.ts';
+import { dropRows, dropTable, type DropRow } from '../droptable.ts';
 
 export const BENCH_MODES = ['drop', 'pass', 'tx', 'redirect', 'redirect-map', 'redirect-multi'] as const;
 export type BenchMode = (typeof BENCH_MODES)[number];
@@ -85,6 +86,8 @@ export interface BenchSummary {
   drop_pps: number;
   errors: number;
   errors_by_reason: Record<string, number>;
+  /** every drop reason that counted: where, what it means, and its last frame (flow) */
+  drops: DropRow[];
   leaked_frames: number;
   conserved: boolean;
   generator: { sent: number; missed: number; rewrites: number; stalls: number };
@@ -219,6 +222,7 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
   const tEnd = performance.now();
   await rt.quiesce(2000);
   const s = await rt.stop();
+  const drops = dropRows(s, rt.lastDrops());
   const last = snap(s, sc, tEnd);
   /* the rates are over the generators' own run time (the longest queue) */
   const secs = Math.max(...g.queues.map((q) => q.ms), 1) / 1000;
@@ -240,7 +244,7 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
     frames_in: framesIn, frames_out: framesOut,
     rx_pps: (last.rx - first.rx) / secs, rx_pps_per_cpu: (last.rx - first.rx) / secs / cpus, per_cpu_rx_pps: perCpu,
     redirect_pps: (last.redirect - first.redirect) / secs, xmit_pps: (last.xmit - first.xmit) / secs,
-    drop_pps: (last.drop - first.drop) / secs, errors: last.errors - first.errors, errors_by_reason: errorsBy,
+    drop_pps: (last.drop - first.drop) / secs, errors: last.errors - first.errors, errors_by_reason: errorsBy, drops,
     /* after stop() every frame must be back in the pool */
     leaked_frames: s.pool.frames - s.pool.free, conserved: s.conserved && framesIn === framesOut,
     generator: { sent: g.sent, missed: g.missed, rewrites: g.queues.reduce((a, q) => a + q.rewrites, 0), stalls: g.queues.reduce((a, q) => a + q.stalls, 0) },
@@ -259,5 +263,6 @@ export function summaryLines(s: BenchSummary): string[] {
   if (s.mode === 'drop') lines.push(`  drop ${fmt(s.drop_pps)} pps`);
   lines.push(`  errors ${fmt(s.errors)}${Object.keys(s.errors_by_reason).length ? ` (${Object.entries(s.errors_by_reason).map(([r, n]) => `${r} ${fmt(n)}`).join(', ')})` : ''}`);
   lines.push(`  frames: in ${fmt(s.frames_in)} out ${fmt(s.frames_out)} leaked ${s.leaked_frames}: ${s.conserved ? 'conserved' : 'NOT CONSERVED'}`);
+  for (const l of dropTable(s.drops)) lines.push(l);
   return lines;
 }

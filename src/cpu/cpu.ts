@@ -26,10 +26,11 @@ import {
   DEV_RX_BYTES, DEV_RX_PACKETS, DEV_STACK, DEV_XDP_ABORTED, DEV_XDP_DROP, DEV_XDP_EXCEPTION,
   DEV_XDP_INVALID, DEV_XDP_PASS, DEV_XDP_REDIRECT, DEV_XDP_TX, DEV_XDP_TX_ERR, DEV_XDP_TX_SENT,
   DR_DEV_READY, DR_XDP_ABORTED, DR_XDP_DROP, DR_XDP_EXCEPTION, DR_XDP_INVALID_ACTION, DR_REDIRECT_ERR,
-  DR_XDP_TX_ERR, cpuCounters, devRow,
+  DR_XDP_TX_ERR, CPU_WORDS, DEV_WORDS, DROP_REASONS, cpuCounters, devRow,
 } from '../shared/counters.ts';
 import { TP_XDP_BULK_TX, TP_XDP_EXCEPTION, TraceWriter } from '../shared/trace.ts';
 import { TapRing } from '../shared/tap.ts';
+import { DROP_NOTE_POLLS, DropNoteWriter } from '../shared/dropnote.ts';
 import { rcuWakeWriters } from '../shared/rcu.ts';
 import { NetDevices } from '../driver/netdev.ts';
 import { XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, DEV_MAP_BULK_SIZE, XDP_XMIT_FLUSH } from '../shared/uapi.ts';
@@ -39,6 +40,8 @@ import { GEN_DEV_DOWN, GEN_RUNNING, GEN_STARTING, GEN_STOPPED, type WireGen } fr
 
 /** VETH_XDP_TX_BULK_SIZE: frames an XDP_TX bulk queue holds before it is sent. */
 export const XDP_TX_BULK_SIZE = DEV_MAP_BULK_SIZE;
+
+const NOTE_ALL = (1 << DROP_REASONS.length) - 1;
 
 export class Cpu {
   readonly cpu: number;
@@ -52,6 +55,10 @@ export class Cpu {
   /** program id -> function; filled by the control plane's loadObject */
   readonly progs: (XdpProgFn | undefined)[] = [];
   private readonly tap: TapRing;
+  private readonly dropNote: DropNoteWriter;
+  /* drop notes (src/shared/dropnote.ts): a bit per reason still to be noted, re-armed every DROP_NOTE_POLLS polls and when idle */
+  private noteArmed = NOTE_ALL;
+  private pollSeq = 0;
   private readonly excNote: SharedArrayBuffer;
   private readonly cpuctl: Int32Array;
   readonly global: Int32Array;
@@ -89,6 +96,7 @@ export class Cpu {
     this.devs = new NetDevices(shared, this.pool, this.ctr);
     this.trace = new TraceWriter(shared.trace[cpu]!, l.traceRingSize, clock);
     this.tap = new TapRing(shared.tap[cpu]!, l.tapRingSize, l.frameSize);
+    this.dropNote = new DropNoteWriter(shared.dropNote[cpu]!, clock);
     this.excNote = shared.excNote[cpu]!;
     this.cpuctl = new Int32Array(shared.cpuctl);
     this.global = new Int32Array(shared.global);
@@ -255,6 +263,7 @@ export class Cpu {
     const row = devRow(ifindex);
     const meta = this.pool.meta;
     c[CPU_POLLS]++;
+    if ((++this.pollSeq & (DROP_NOTE_POLLS - 1)) === 0) this.noteArmed = NOTE_ALL;
     c[row + DEV_RX_PACKETS] += n;
     let bytes = 0;
 
@@ -385,10 +394,23 @@ export class Cpu {
     this.pool.free(fd);
   }
 
-  /** Free a frame, counting it under `reason` on the device row `row`. */
+  /** Free a frame, counting it under `reason` on the device row `row` (and noting it, once per reason per poll). */
   drop(fd: number, row: number, reason: number): void {
     countDrops(this.ctr, row, reason, 1);
+    if ((this.noteArmed & (1 << reason)) !== 0) this.noteDrop(fd, row, reason);
     this.pool.free(fd);
+  }
+
+  /** The CPU goes idle: the next drop of any reason is noted (a note is then as fresh as the traffic). */
+  rearmDropNotes(): void {
+    this.noteArmed = NOTE_ALL;
+  }
+
+  private noteDrop(fd: number, row: number, reason: number): void {
+    this.noteArmed &= ~(1 << reason);
+    const pool = this.pool;
+    const m = fd * FM_WORDS;
+    this.dropNote.note(reason, (row - CPU_WORDS) / DEV_WORDS, pool.data, pool.base(fd) + pool.meta[m + FM_DATA]!, pool.meta[m + FM_LEN]!, pool.frameLen(fd));
   }
 
   /* veth_xdp_tx(): queue for transmission on the receiving device; a full queue is sent first. */

@@ -142,6 +142,7 @@ function sleep(): void {
     return;
   }
   core.ctr[CPU_SLEEPS]++;
+  core.rearmDropNotes();
   /* asleep is an extended quiescent state: a writer waiting for a grace period need not wait for us */
   rcuWakeWriters(core.global);
   /* a rate-limited generator: sleep until its next frame is due (a timer's resolution is ~1 ms: spin below it) */

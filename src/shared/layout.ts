@@ -22,6 +22,7 @@
 import { createFramePool, type FramePoolShared } from './frame-pool.ts';
 import { createCounters } from './counters.ts';
 import { RING_HDR } from './ring.ts';
+import { dropNoteBytes } from './dropnote.ts';
 
 export interface RuntimeLimits {
   cpus: number;
@@ -117,6 +118,8 @@ export interface SharedState {
   tap: SharedArrayBuffer[];     /* per CPU */
   /** per CPU: the message of the last exception a program threw (ExceptionNote) */
   excNote: SharedArrayBuffer[];
+  /** per CPU: the last dropped frame of each drop reason (src/shared/dropnote.ts) */
+  dropNote: SharedArrayBuffer[];
 }
 
 /** Words of one RX ring in the rx ring region. */
@@ -142,6 +145,7 @@ export function createSharedState(limits: RuntimeLimits, traceBytes: (l: Runtime
     trace: Array.from({ length: limits.cpus }, () => new SharedArrayBuffer(traceBytes(limits))),
     tap: Array.from({ length: limits.cpus }, () => new SharedArrayBuffer(tapBytes(limits))),
     excNote: Array.from({ length: limits.cpus }, () => new SharedArrayBuffer(EXC_NOTE_BYTES)),
+    dropNote: Array.from({ length: limits.cpus }, () => new SharedArrayBuffer(dropNoteBytes())),
   };
 }
 
