@@ -24,7 +24,7 @@ import {
 } from './shared/layout.ts';
 import { FramePool, countFragFramesInUse, countFreeFrames, countFramesInUse } from './shared/frame-pool.ts';
 import {
-  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_PROG_UAF, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
+  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_PROG_UAF, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_CAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
   DEV_COUNTER_NAMES, DEV_FIXED, DROP_REASONS, DR_SHUTDOWN, DR_UNREGISTERED, countDrops, cpuCounters, devRow,
   type DevCounterName, type DropReason,
 } from './shared/counters.ts';
@@ -43,6 +43,8 @@ import type { CpuApi } from './cpu/worker.ts';
 import { Generation, planGeneration, type GenerateOptions } from './gen/generate.ts';
 import { VLAN_HLEN } from './shared/uapi.ts';
 import { readDropNotes, type DropNote } from './shared/dropnote.ts';
+import { CaptureRing } from './shared/capring.ts';
+import { Capture, pointBits, type CaptureOptions, type CaptureResult } from './capture.ts';
 
 export interface RuntimeOptions extends Partial<Omit<RuntimeLimits, 'cpus'>> {
   /** simulated CPUs (default 2); may exceed the machine's cores */
@@ -117,6 +119,8 @@ export interface CpuStats {
   bad_frees: number;
   trace_lost: number;
   tap_lost: number;
+  /** packet capture copies lost to a full capture ring */
+  cap_lost: number;
   /** devmap records found reused or freed under a CPU that used them (generation check; with the read-side check, also poison and pipeline age): a grace-period bug, always 0 */
   gp_violations: number;
   /** records the read-side check validated */
@@ -204,6 +208,8 @@ export class Runtime extends EventEmitter {
   private readonly cpuctl: Int32Array;
   private readonly readers: TraceReader[];
   private readonly taps: TapRing[];
+  private readonly capRings: CaptureRing[];
+  private readonly captures = new Set<Capture>();
   private readonly passHandlers = new Map<number, (p: TapPacket) => void>();
   private readonly devices = new Map<number, Device>();
   private readonly progs = new Map<number, ProgHandle>();
@@ -248,7 +254,7 @@ export class Runtime extends EventEmitter {
         limits[k] = v;
       }
     }
-    for (const k of ['traceRingSize', 'tapRingSize'] as const) {
+    for (const k of ['traceRingSize', 'tapRingSize', 'capRingSize'] as const) {
       if ((limits[k] & (limits[k] - 1)) !== 0) throw new XdpsimError(EINVAL, `${k} ${limits[k]}: must be a power of two`);
     }
     if (limits.budget > 4096) throw new XdpsimError(EINVAL, `budget ${limits.budget}: at most 4096`);
@@ -279,6 +285,7 @@ export class Runtime extends EventEmitter {
     this.source = new TrafficSource(this.pool, this.devs);
     this.readers = this.shared.trace.map((b, c) => new TraceReader(b, limits.traceRingSize, c));
     this.taps = this.shared.tap.map((b) => new TapRing(b, limits.tapRingSize, limits.frameSize));
+    this.capRings = this.shared.capture.map((b) => new CaptureRing(b, limits.capRingSize, limits.frameSize));
     this.traceKeep = o.traceKeep ?? 65536;
     this.logger = o.logger;
     this.drainTimeoutMs = o.drainTimeoutMs ?? 2000;
@@ -651,6 +658,67 @@ export class Runtime extends EventEmitter {
         if (h) this.deliver(() => h(p), 'onPass handler');
       });
     }
+    for (const r of this.capRings) {
+      r.drain((f) => {
+        for (const c of this.captures) if (c.owns(f.ifindex)) c.write(f);
+      });
+    }
+  }
+
+  /**
+   * Capture devices' frames into a pcapng file (see src/capture.ts): at
+   * XDP entry, exit (with the verdict) and/or transmit. A device is in at
+   * most one capture at a time (EBUSY). Resolves `done` when `count`
+   * packets were written, or at stopCapture() / stop().
+   */
+  startCapture(devs: Array<Device | string | number>, o: CaptureOptions): Capture {
+    this.assertRunning();
+    const list = devs.map((d) => (d instanceof Device ? d : this.device(d)));
+    if (list.length === 0) throw new XdpsimError(EINVAL, 'capture: no device');
+    const points = o.points ?? ['entry', 'exit'];
+    for (const p of points) if (p !== 'entry' && p !== 'exit' && p !== 'xmit') throw new XdpsimError(EINVAL, `capture: point '${p as string}': one of entry, exit, xmit`);
+    if (points.length === 0) throw new XdpsimError(EINVAL, 'capture: no capture point');
+    const snap = o.snapLen ?? 262144;
+    if (!Number.isInteger(snap) || snap < 1 || snap > 262144) throw new XdpsimError(EINVAL, `capture: snap length ${snap} outside 1..262144`);
+    if (o.count !== undefined && !(Number.isInteger(o.count) && o.count >= 1)) throw new XdpsimError(EINVAL, `capture: count ${o.count} must be a positive integer`);
+    for (const d of list) {
+      for (const c of this.captures) if (c.owns(d.ifindex)) throw new XdpsimError(EBUSY, `capture: '${d.name}' is already being captured into ${c.file}`);
+    }
+    const lost = (): number => {
+      let n = 0;
+      for (let c = 0; c < this.cpus; c++) n += cpuCounters(this.shared.counters, c, this.limits.maxDevices)[CPU_CAP_LOST]!;
+      return n;
+    };
+    const epochNs = BigInt(Math.round(this.shared.epochMs * 1e6));
+    const cap = new Capture(o, list.map((d) => ({ ifindex: d.ifindex, name: d.name })), Math.min(snap, this.limits.frameSize), epochNs, lost,
+      (c) => this.releaseCapture(c));
+    this.captures.add(cap);
+    const bits = pointBits(points);
+    for (const d of list) this.registry.setCapture(d.ifindex, bits, snap);
+    return cap;
+  }
+
+  /* a capture's devices stop capturing (its count was reached, or it is being stopped) */
+  private releaseCapture(c: Capture): void {
+    for (const d of this.devices.values()) if (c.owns(d.ifindex) && !d.deleted) this.registry.setCapture(d.ifindex, 0, 0);
+    queueMicrotask(() => this.finishCapture(c));
+  }
+
+  private finishCapture(c: Capture): void {
+    if (!this.captures.has(c)) return;
+    this.collect();
+    this.captures.delete(c);
+    c.close();
+  }
+
+  /** Stop a capture: its devices stop copying, what the rings hold is written, the file is closed. */
+  async stopCapture(c: Capture): Promise<CaptureResult> {
+    if (!this.captures.has(c)) return c.result();
+    for (const d of this.devices.values()) if (c.owns(d.ifindex) && !d.deleted) this.registry.setCapture(d.ifindex, 0, 0);
+    /* a CPU may be in the middle of a poll that read the old bits: give it one */
+    await new Promise((r) => setTimeout(r, 5));
+    this.finishCapture(c);
+    return c.result();
   }
 
   /* A user callback that throws is reported ('callback-error') and does not stop the collector. */
@@ -714,7 +782,7 @@ export class Runtime extends EventEmitter {
       const b = blocks[c]!;
       cpus.push({
         cpu: c, polls: b[CPU_POLLS]!, flushes: b[CPU_FLUSHES]!, qs: b[CPU_QS]!, sleeps: b[CPU_SLEEPS]!,
-        wakeups: b[CPU_WAKEUPS]!, bad_frees: b[CPU_BAD_FREES]!, trace_lost: b[CPU_TRACE_LOST]!, tap_lost: b[CPU_TAP_LOST]!,
+        wakeups: b[CPU_WAKEUPS]!, bad_frees: b[CPU_BAD_FREES]!, trace_lost: b[CPU_TRACE_LOST]!, tap_lost: b[CPU_TAP_LOST]!, cap_lost: b[CPU_CAP_LOST]!,
         gp_violations: b[CPU_GP_VIOLATIONS]!, rcu_checked: b[CPU_RCU_CHECKED]!,
         rcu_pipeline: [0, 1, 2, 3].map((i) => b[CPU_PIPE + i]!), qs_with_pending_bulk: b[CPU_QS_PENDING]!,
         prog_use_after_free: b[CPU_PROG_UAF]!,
@@ -812,6 +880,7 @@ export class Runtime extends EventEmitter {
     if (this.collector) clearInterval(this.collector);
     this.collector = null;
     this.collect();
+    for (const c of [...this.captures]) this.finishCapture(c);
     this.stopped = true;
     return this.stats();
   }

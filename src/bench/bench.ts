@@ -65,6 +65,8 @@ export interface BenchOptions {
   paced?: boolean;
   /** replay: passes over the capture (default: until the duration ends) */
   loops?: number;
+  /** capture in0 at XDP entry and exit into a pcapng file (the first `count` packets) */
+  capture?: { file: string; count?: number };
 }
 
 export interface BenchSummary {
@@ -182,6 +184,7 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
     await rt.stop();
     throw e;
   }
+  if (o.capture !== undefined) rt.startCapture([sc.in0], { file: o.capture.file, points: ['entry', 'exit'], ...(o.capture.count !== undefined ? { count: o.capture.count } : {}) });
   const tracing = o.tracing ?? 'off';
   if (tracing !== 'runtime') {
     await rt.setTracepoints('all', tracing === 'all');

@@ -18,11 +18,11 @@ import {
   FramePool, FM_DATA, FM_FLAGS, FM_INGRESS, FM_LEN, FM_METASIZE, FM_RXQ, FM_WORDS, FRAME_FLAG_HAS_FRAGS, MAX_SKB_FRAGS, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE,
 } from '../shared/frame-pool.ts';
 import {
-  CC_QS, CC_RXQ_SEEN, CC_WORDS, DS_REGISTERED, DS_UP, DT_PROG, DT_STATE, DT_TAP, DT_WORDS, G_RXQ_GEN,
+  CC_QS, CC_RXQ_SEEN, CC_WORDS, DS_REGISTERED, DS_UP, DT_CAP, DT_CAPLEN, DT_PROG, DT_STATE, DT_TAP, DT_WORDS, G_RXQ_GEN,
   RQ_CPU, RQ_IFINDEX, RQ_INDEX, RQ_WORDS, writeExcNote, type SharedState,
 } from '../shared/layout.ts';
 import {
-  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_PROG_UAF, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_TAP_LOST, CPU_TRACE_LOST, countDrops,
+  CPU_BAD_FREES, CPU_CAP_LOST, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_PROG_UAF, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_TAP_LOST, CPU_TRACE_LOST, countDrops,
   DEV_RX_BYTES, DEV_RX_PACKETS, DEV_STACK, DEV_XDP_ABORTED, DEV_XDP_DROP, DEV_XDP_EXCEPTION,
   DEV_XDP_INVALID, DEV_XDP_PASS, DEV_XDP_REDIRECT, DEV_XDP_TX, DEV_XDP_TX_ERR, DEV_XDP_TX_SENT,
   DR_DEV_READY, DR_XDP_ABORTED, DR_XDP_DROP, DR_XDP_EXCEPTION, DR_XDP_INVALID_ACTION, DR_REDIRECT_ERR,
@@ -31,6 +31,7 @@ import {
 import { TP_XDP_BULK_TX, TP_XDP_EXCEPTION, TraceWriter } from '../shared/trace.ts';
 import { TapRing } from '../shared/tap.ts';
 import { DROP_NOTE_POLLS, DropNoteWriter } from '../shared/dropnote.ts';
+import { CAP_ENTRY, CAP_EXIT, CAP_XMIT, CaptureRing } from '../shared/capring.ts';
 import { rcuWakeWriters } from '../shared/rcu.ts';
 import { NetDevices } from '../driver/netdev.ts';
 import { XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, DEV_MAP_BULK_SIZE, XDP_XMIT_FLUSH } from '../shared/uapi.ts';
@@ -55,6 +56,11 @@ export class Cpu {
   /** program id -> function; filled by the control plane's loadObject */
   readonly progs: (XdpProgFn | undefined)[] = [];
   private readonly tap: TapRing;
+  private readonly cap: CaptureRing;
+  /* the polled device's capture points and snap length (DT_CAP, DT_CAPLEN), read once per poll */
+  private capBits = 0;
+  private capLen = 0;
+  private readonly clock: () => number;
   private readonly dropNote: DropNoteWriter;
   /* drop notes (src/shared/dropnote.ts): a bit per reason still to be noted, re-armed every DROP_NOTE_POLLS polls and when idle */
   private noteArmed = NOTE_ALL;
@@ -97,6 +103,8 @@ export class Cpu {
     this.trace = new TraceWriter(shared.trace[cpu]!, l.traceRingSize, clock);
     this.tap = new TapRing(shared.tap[cpu]!, l.tapRingSize, l.frameSize);
     this.dropNote = new DropNoteWriter(shared.dropNote[cpu]!, clock);
+    this.cap = new CaptureRing(shared.capture[cpu]!, l.capRingSize, l.frameSize);
+    this.clock = clock;
     this.excNote = shared.excNote[cpu]!;
     this.cpuctl = new Int32Array(shared.cpuctl);
     this.global = new Int32Array(shared.global);
@@ -259,6 +267,8 @@ export class Cpu {
     const state = Atomics.load(devtab, d + DT_STATE);
     const progId = Atomics.load(devtab, d + DT_PROG);
     const tapOn = Atomics.load(devtab, d + DT_TAP) !== 0;
+    this.capBits = devtab[d + DT_CAP]!;
+    if (this.capBits !== 0) this.capLen = devtab[d + DT_CAPLEN]!;
     const c = this.ctr;
     const row = devRow(ifindex);
     const meta = this.pool.meta;
@@ -341,7 +351,10 @@ export class Cpu {
 
   private runXdp(progId: number, fd: number, ifindex: number, rxq: number, row: number, tapOn: boolean): void {
     const c = this.ctr;
+    const capBits = this.capBits;
+    if ((capBits & CAP_ENTRY) !== 0) this.capture(fd, ifindex, CAP_ENTRY, -1, progId, rxq);
     const act = this.runProg(progId, fd, ifindex, rxq, 0);
+    if ((capBits & CAP_EXIT) !== 0) this.capture(fd, ifindex, CAP_EXIT, act < 0 ? XDP_ABORTED : act, progId, rxq);
     switch (act) {
       case XDP_PASS:
         c[row + DEV_XDP_PASS]++;
@@ -394,6 +407,22 @@ export class Cpu {
     this.pool.free(fd);
   }
 
+  /** Copy frame fd into this CPU's capture ring (a full ring loses the copy, counted). */
+  capture(fd: number, ifindex: number, point: number, act: number, prog: number, rxq: number): void {
+    if (!this.cap.put(this.pool, fd, this.capLen, ifindex, point, act, prog, rxq, this.cpu, this.clock())) this.ctr[CPU_CAP_LOST]++;
+  }
+
+  /** Capture frames[from..from+n) leaving by `ifindex` if it captures at transmit (after a devmap program, or XDP_TX). */
+  captureXmit(ifindex: number, frames: Int32Array, from: number, n: number, act: number, prog: number): void {
+    const t = this.devs.devtab;
+    const d = ifindex * DT_WORDS;
+    if ((t[d + DT_CAP]! & CAP_XMIT) === 0) return;
+    const saved = this.capLen;
+    this.capLen = t[d + DT_CAPLEN]!;
+    for (let i = 0; i < n; i++) this.capture(frames[from + i]!, ifindex, CAP_XMIT, act, prog, 0);
+    this.capLen = saved;
+  }
+
   /** Free a frame, counting it under `reason` on the device row `row` (and noting it, once per reason per poll). */
   drop(fd: number, row: number, reason: number): void {
     countDrops(this.ctr, row, reason, 1);
@@ -434,6 +463,7 @@ export class Cpu {
     const n = this.txCount[ifindex]!;
     if (n === 0) return;
     const base = ifindex * XDP_TX_BULK_SIZE;
+    this.captureXmit(ifindex, this.txq, base, n, XDP_TX, 0);
     let sent = this.devs.xdpXmit(ifindex, this.cpu, this.txq, base, n, flags, false);
     let err = 0;
     if (sent < 0) {

@@ -11,7 +11,7 @@
  */
 import {
   DK_LOOPBACK, DK_SINK, DK_VETH, DS_REGISTERED, DS_UP, DT_FEATURES, DT_HARD_HEADER_LEN, DT_KIND,
-  DT_MTU, DT_NRXQ, DT_PEER, DT_PROG, DT_RXQ_BASE, DT_STATE, DT_TAP, DT_WORDS, G_RXQ_GEN, RQ_CPU,
+  DT_MTU, DT_NRXQ, DT_PEER, DT_PROG, DT_RXQ_BASE, DT_STATE, DT_TAP, DT_CAP, DT_CAPLEN, DT_WORDS, G_RXQ_GEN, RQ_CPU,
   RQ_IFINDEX, RQ_INDEX, RQ_SIZE, RQ_WORDS, rxRingStride, type SharedState,
 } from '../shared/layout.ts';
 import { EBUSY, EEXIST, EINVAL, ENODEV, ENOSPC, XdpsimError } from '../shared/errno.ts';
@@ -187,6 +187,7 @@ export class DeviceRegistry {
     this.setWord(ifindex, DT_RXQ_BASE, rxq.length > 0 ? rxq[0]! : 0);
     this.setWord(ifindex, DT_PROG, 0);
     this.setWord(ifindex, DT_TAP, 0);
+    this.setWord(ifindex, DT_CAP, 0);
     this.setWord(ifindex, DT_HARD_HEADER_LEN, kcode === DK_LOOPBACK ? 0 : ETH_HLEN);
     this.setWord(ifindex, DT_STATE, DS_REGISTERED | (up ? DS_UP : 0));
     const d: DeviceInfo = { ifindex, name, kind, peer: 0, rxq };
@@ -289,6 +290,12 @@ export class DeviceRegistry {
 
   setTap(ifindex: number, on: boolean): void {
     this.setWord(ifindex, DT_TAP, on ? 1 : 0);
+  }
+
+  /** Packet capture on a device: the points (CAP_* bits, 0 = off) and the snap length. */
+  setCapture(ifindex: number, points: number, snapLen: number): void {
+    this.setWord(ifindex, DT_CAPLEN, snapLen);
+    this.setWord(ifindex, DT_CAP, points);
   }
 
   /*

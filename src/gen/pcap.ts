@@ -441,16 +441,23 @@ function body(fixed: Uint8Array, data: Uint8Array | null, opts: Array<[number, U
   return b; /* the trailing opt_endofopt is already zero */
 }
 
+/** pcapng's epb_flags direction bits (option 2): inbound, outbound */
+export const EPB_INBOUND = 1;
+export const EPB_OUTBOUND = 2;
+const EPB_FLAGS = 2;
+
+/** One block: type, total length, body, total length. */
+function oneBlock(type: number, b: Uint8Array): Uint8Array {
+  const w = new BlockWriter();
+  w.block(type, b);
+  return w.concat();
+}
+
 /**
- * A minimal pcapng file (little-endian): one SHB, one IDB per interface
- * (if_name if given, if_tsresol 9 = nanoseconds), then one EPB per packet
- * (opt_comment if given). Packets longer than their interface's snapLen
- * are cut to it.
+ * The head of a pcapng file (little-endian): one SHB, then one IDB per
+ * interface (if_name if given, if_tsresol 9 = nanoseconds).
  */
-export function writePcapng(
-  ifaces: Array<{ name?: string; linkType?: number; snapLen?: number }>,
-  packets: Array<{ ifIndex: number; data: Uint8Array; origLen?: number; tsNs: bigint; comment?: string }>,
-): Uint8Array {
+export function pcapngHead(ifaces: Array<{ name?: string; linkType?: number; snapLen?: number }>): Uint8Array {
   const w = new BlockWriter();
   const shb = new Uint8Array(16);
   const sdv = new DataView(shb.buffer);
@@ -459,11 +466,9 @@ export function writePcapng(
   sdv.setUint16(6, 0, true);
   sdv.setBigInt64(8, -1n, true); /* section length not specified */
   w.block(PCAPNG_SHB, body(shb, null, [[SHB_USERAPPL, utf8enc.encode('xdpsim')]]));
-  const snaps: number[] = [];
   for (const i of ifaces) {
     const snap = i.snapLen ?? PCAP_MAX_SNAPLEN;
     if (!Number.isInteger(snap) || snap < 0 || snap > 0xffffffff) throw new RangeError(`writePcapng: bad snapLen ${snap}`);
-    snaps.push(snap);
     const f = new Uint8Array(8);
     const dv = new DataView(f.buffer);
     dv.setUint16(0, i.linkType ?? LINKTYPE_ETHERNET, true);
@@ -473,6 +478,39 @@ export function writePcapng(
     opts.push([IF_TSRESOL, Uint8Array.of(9)]);
     w.block(BT_IDB, body(f, null, opts));
   }
+  return w.concat();
+}
+
+/** One Enhanced Packet Block: captured bytes `data` (already cut to the snap length), with an optional comment and direction. */
+export function pcapngEpb(ifIndex: number, data: Uint8Array, origLen: number, tsNs: bigint, comment?: string, direction?: number): Uint8Array {
+  const f = new Uint8Array(20);
+  const dv = new DataView(f.buffer);
+  dv.setUint32(0, ifIndex, true);
+  dv.setUint32(4, Number(tsNs >> 32n), true);
+  dv.setUint32(8, Number(tsNs & 0xffffffffn), true);
+  dv.setUint32(12, data.length, true);
+  dv.setUint32(16, origLen, true);
+  const opts: Array<[number, Uint8Array]> = [];
+  if (comment !== undefined) opts.push([OPT_COMMENT, utf8enc.encode(comment)]);
+  if (direction !== undefined) {
+    const fl = new Uint8Array(4);
+    new DataView(fl.buffer).setUint32(0, direction, true);
+    opts.push([EPB_FLAGS, fl]);
+  }
+  return oneBlock(BT_EPB, body(f, data, opts));
+}
+
+/**
+ * A minimal pcapng file (little-endian): pcapngHead(ifaces), then one EPB
+ * per packet (opt_comment if given). Packets longer than their interface's
+ * snapLen are cut to it.
+ */
+export function writePcapng(
+  ifaces: Array<{ name?: string; linkType?: number; snapLen?: number }>,
+  packets: Array<{ ifIndex: number; data: Uint8Array; origLen?: number; tsNs: bigint; comment?: string }>,
+): Uint8Array {
+  const parts: Uint8Array[] = [pcapngHead(ifaces)];
+  const snaps = ifaces.map((i) => i.snapLen ?? PCAP_MAX_SNAPLEN);
   packets.forEach((p, n) => {
     const what = `writePcapng: packet ${n}`;
     if (!Number.isInteger(p.ifIndex) || p.ifIndex < 0 || p.ifIndex >= ifaces.length) {
@@ -486,15 +524,13 @@ export function writePcapng(
     }
     const snap = snaps[p.ifIndex]!;
     const data = snap !== 0 && p.data.length > snap ? p.data.subarray(0, snap) : p.data;
-    const f = new Uint8Array(20);
-    const dv = new DataView(f.buffer);
-    dv.setUint32(0, p.ifIndex, true);
-    dv.setUint32(4, Number(p.tsNs >> 32n), true);
-    dv.setUint32(8, Number(p.tsNs & 0xffffffffn), true);
-    dv.setUint32(12, data.length, true);
-    dv.setUint32(16, orig, true);
-    const opts: Array<[number, Uint8Array]> = p.comment !== undefined ? [[OPT_COMMENT, utf8enc.encode(p.comment)]] : [];
-    w.block(BT_EPB, body(f, data, opts));
+    parts.push(pcapngEpb(p.ifIndex, data, orig, p.tsNs, p.comment));
   });
-  return w.concat();
+  const out = new Uint8Array(parts.reduce((a, b) => a + b.length, 0));
+  let o = 0;
+  for (const b of parts) {
+    out.set(b, o);
+    o += b.length;
+  }
+  return out;
 }

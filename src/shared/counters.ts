@@ -24,7 +24,8 @@ export const CPU_RCU_CHECKED = 9;   /* records validated by the read-side check 
 export const CPU_PIPE = 10;         /* 10..13: the read-side check's pipeline histogram (ages 0, 1, 2, 3+) */
 export const CPU_QS_PENDING = 14;   /* quiescent states reported with a bulk queue still pending (read-side check) */
 export const CPU_PROG_UAF = 15;     /* a program run after it was freed (a grace-period bug) */
-export const CPU_WORDS = 16;
+export const CPU_CAP_LOST = 16;     /* packet capture copies lost to a full capture ring */
+export const CPU_WORDS = 20;
 
 /* per device, per CPU */
 export const DEV_RX_PACKETS = 0;    /* frames polled from the device's RX queues */

@@ -23,6 +23,7 @@ import { createFramePool, type FramePoolShared } from './frame-pool.ts';
 import { createCounters } from './counters.ts';
 import { RING_HDR } from './ring.ts';
 import { dropNoteBytes } from './dropnote.ts';
+import { capRingBytes } from './capring.ts';
 
 export interface RuntimeLimits {
   cpus: number;
@@ -37,6 +38,8 @@ export interface RuntimeLimits {
   maxRxRingSize: number;
   traceRingSize: number;
   tapRingSize: number;
+  /** records of each CPU's packet capture ring (a power of two) */
+  capRingSize: number;
 }
 
 export const DEFAULT_LIMITS: Omit<RuntimeLimits, 'cpus'> = {
@@ -50,6 +53,7 @@ export const DEFAULT_LIMITS: Omit<RuntimeLimits, 'cpus'> = {
   maxRxRingSize: 4096,
   traceRingSize: 4096,
   tapRingSize: 1024,
+  capRingSize: 1024,
 };
 
 /* device table */
@@ -63,6 +67,8 @@ export const DT_RXQ_BASE = 6;  /* global index of RX queue 0 */
 export const DT_PROG = 7;      /* attached XDP program id, 0 = none */
 export const DT_TAP = 8;       /* 1: copy XDP_PASS frames to the user's handler */
 export const DT_HARD_HEADER_LEN = 9;
+export const DT_CAP = 10;      /* packet capture points (CAP_* in src/shared/capring.ts), 0 = none */
+export const DT_CAPLEN = 11;   /* capture snap length */
 export const DT_WORDS = 16;
 
 export const DS_REGISTERED = 1 << 0;
@@ -120,6 +126,8 @@ export interface SharedState {
   excNote: SharedArrayBuffer[];
   /** per CPU: the last dropped frame of each drop reason (src/shared/dropnote.ts) */
   dropNote: SharedArrayBuffer[];
+  /** per CPU: the packet capture ring (src/shared/capring.ts) */
+  capture: SharedArrayBuffer[];
 }
 
 /** Words of one RX ring in the rx ring region. */
@@ -146,6 +154,7 @@ export function createSharedState(limits: RuntimeLimits, traceBytes: (l: Runtime
     tap: Array.from({ length: limits.cpus }, () => new SharedArrayBuffer(tapBytes(limits))),
     excNote: Array.from({ length: limits.cpus }, () => new SharedArrayBuffer(EXC_NOTE_BYTES)),
     dropNote: Array.from({ length: limits.cpus }, () => new SharedArrayBuffer(dropNoteBytes())),
+    capture: Array.from({ length: limits.cpus }, () => new SharedArrayBuffer(capRingBytes(limits.capRingSize, limits.frameSize))),
   };
 }
 
