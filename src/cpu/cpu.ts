@@ -290,12 +290,21 @@ export class Cpu {
         this.toStack(batch[i]!, row, ifindex, rxq, tapOn);
       }
     } else {
+      const capBits = this.capBits;
       for (let i = 0; i < n; i++) {
         const fd = batch[i]!;
         const m = fd * FM_WORDS;
         /* xdp_get_buff_len(): a multi-buffer frame counts its fragments too */
         bytes += (meta[m + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) === 0 ? meta[m + FM_LEN]! : this.pool.frameLen(fd);
-        this.runXdp(progId, fd, ifindex, rxq, row, tapOn);
+        if (capBits === 0) {
+          this.runXdp(progId, fd, ifindex, rxq, row, tapOn);
+        } else {
+          /* a capture on this device: the frame as it came in, and as the program left it with its verdict */
+          if ((capBits & CAP_ENTRY) !== 0) this.capture(fd, ifindex, CAP_ENTRY, -1, progId, rxq);
+          const act = this.runProg(progId, fd, ifindex, rxq, 0);
+          if ((capBits & CAP_EXIT) !== 0) this.capture(fd, ifindex, CAP_EXIT, act < 0 ? XDP_ABORTED : act, progId, rxq);
+          this.verdict(act, progId, fd, ifindex, rxq, row, tapOn);
+        }
         /* planted fault: a quiescent state reported in the middle of the poll */
         if (this.faultEarlyQs && i === n >> 1) this.reportQs();
       }
@@ -350,11 +359,12 @@ export class Cpu {
   }
 
   private runXdp(progId: number, fd: number, ifindex: number, rxq: number, row: number, tapOn: boolean): void {
+    this.verdict(this.runProg(progId, fd, ifindex, rxq, 0), progId, fd, ifindex, rxq, row, tapOn);
+  }
+
+  /* what the verdict does with the frame */
+  private verdict(act: number, progId: number, fd: number, ifindex: number, rxq: number, row: number, tapOn: boolean): void {
     const c = this.ctr;
-    const capBits = this.capBits;
-    if ((capBits & CAP_ENTRY) !== 0) this.capture(fd, ifindex, CAP_ENTRY, -1, progId, rxq);
-    const act = this.runProg(progId, fd, ifindex, rxq, 0);
-    if ((capBits & CAP_EXIT) !== 0) this.capture(fd, ifindex, CAP_EXIT, act < 0 ? XDP_ABORTED : act, progId, rxq);
     switch (act) {
       case XDP_PASS:
         c[row + DEV_XDP_PASS]++;
