@@ -6,8 +6,9 @@
  *   xdpsim run    one program object on a veth pair with injected traffic
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { fileURLToPath } from 'node:url';
-import { Runtime, type BpfObject, type Device, type Stats } from './runtime.ts';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { resolve as resolvePath } from 'node:path';
+import { Runtime, type BpfObject, type Device, type Scenario, type Stats } from './runtime.ts';
 import { XDP_ACTION_NAMES, XDP_DROP, XDP_PASS, XDP_TX } from './shared/uapi.ts';
 import { XdpsimError } from './shared/errno.ts';
 import { MapCmdError, runMapCommand, splitCommands, type MapScene } from './cli-map.ts';
@@ -187,8 +188,17 @@ options:
   --capture FILE    capture in0 at XDP entry and exit into a pcapng file
                     (--capture-count N: the first N packets)
   --json            the summary as one JSON object on the last line`,
-  run: `usage: xdpsim run --prog FILE[:PROGRAM] [options]
+  run: `usage: xdpsim run SCENARIO [ARGS...] [--cpus N] [--duration S] [--interval S] [--json]
+       xdpsim run --prog FILE[:PROGRAM] [options]
 
+With a SCENARIO file: a module whose default export is an async function
+(rt, ctx) that builds devices, maps, programs and traffic with the library
+API (ctx.signal fires on Ctrl-C, SIGTERM or --duration; ctx.log prints;
+ctx.args are the ARGS). It runs until it returns or is interrupted, with a
+line of per-device rates every --interval, then the summary and why frames
+were dropped. Exits 0 when every frame was accounted for.
+
+With --prog:
 Loads a program object (a module exporting defineMap() maps and xdp()
 programs), attaches PROGRAM (default: the first xdp program) to veth0 of a
 veth pair, injects --count frames from the main thread (or generates
@@ -537,15 +547,28 @@ async function bench(args: string[], out: Out): Promise<number> {
 }
 
 async function run(args: string[], out: Out): Promise<number> {
-  const { values: v } = parseArgs({
-    args,
+  const { values: v, positionals } = parseArgs({
+    args, allowPositionals: true,
     options: {
       ...COMMON, duration: { type: 'string' }, count: { type: 'string', default: '1000' },
-      prog: { type: 'string' }, 'peer-prog': { type: 'string' }, queues: { type: 'string' },
+      prog: { type: 'string' }, 'peer-prog': { type: 'string' }, queues: { type: 'string' }, interval: { type: 'string', default: '1' },
     },
   });
   if (v.help) return (out(HELP.run!), 0);
-  if (!v.prog) throw new UsageError('--prog FILE is required');
+  if (positionals.length > 0) {
+    if (v.prog) throw new UsageError('a scenario FILE and --prog exclude each other');
+    let seconds: number | undefined;
+    if (v.duration !== undefined) {
+      seconds = Number(v.duration);
+      if (!(seconds > 0 && seconds <= 86400)) throw new UsageError(`--duration ${v.duration}: must be in (0, 86400]`);
+    }
+    const interval = Number(v.interval);
+    if (!(interval >= 0 && interval <= 3600)) throw new UsageError(`--interval ${v.interval}: must be in [0, 3600]`);
+    captureFrom(v);
+    if (captureReq !== null) throw new UsageError('--capture: a scenario starts its own captures (rt.startCapture)');
+    return await runScenario(out, positionals[0]!, positionals.slice(1), int('cpus', v.cpus, 1, 64), seconds, interval, v.json!);
+  }
+  if (!v.prog) throw new UsageError('--prog FILE (or a scenario FILE) is required');
   const cpus = int('cpus', v.cpus, 1, 64);
   const size = int('size', v.size, 42, 3520);
   const flows = int('flows', v.flows, 1, 65536);
@@ -563,6 +586,66 @@ async function run(args: string[], out: Out): Promise<number> {
   } finally {
     await rt.stop();
   }
+}
+
+/*
+ * xdpsim run FILE: a scenario module's default export, called with the
+ * runtime and a context (an AbortSignal that fires on SIGINT/SIGTERM or at
+ * --duration, a log function, the arguments after FILE). A line of
+ * progress every --interval: the rates of every device that received or
+ * dropped frames. At the end (the scenario returned, or was interrupted)
+ * the runtime stops and the summary and drop table are printed.
+ */
+async function runScenario(out: Out, file: string, args: string[], cpus: number, seconds: number | undefined, interval: number, json: boolean): Promise<number> {
+  const mod = (await import(pathToFileURL(resolvePath(file)).href)) as { default?: unknown };
+  if (typeof mod.default !== 'function') throw new UsageError(`${file}: a scenario exports a default async function (rt, ctx)`);
+  const scenario = mod.default as Scenario;
+  const rt = await Runtime.start({ cpus });
+  const ac = new AbortController();
+  const onSignal = (): void => ac.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const timer = seconds !== undefined ? setTimeout(() => ac.abort(new Error('duration reached')), seconds * 1000) : null;
+  const t0 = performance.now();
+  let prev = rt.stats();
+  let prevT = t0;
+  const ticker = interval > 0 && !json ? setInterval(() => {
+    const cur = rt.stats();
+    const now = performance.now();
+    const dt = (now - prevT) / 1000;
+    const parts: string[] = [];
+    for (const d of cur.devices) {
+      const p = prev.devices.find((x) => x.ifindex === d.ifindex);
+      const rx = (d.rx_packets - (p?.rx_packets ?? 0)) / dt;
+      const tx = (d.tx_packets - (p?.tx_packets ?? 0)) / dt;
+      const dr = (d.drops - (p?.drops ?? 0)) / dt;
+      if (rx > 0 || tx > 0 || dr > 0) parts.push(`${d.name}: rx ${fmt(rx)} tx ${fmt(tx)} drop ${fmt(dr)}`);
+    }
+    out(`[${((now - t0) / 1000).toFixed(1)}s] ${parts.join('  |  ') || 'idle'}`);
+    prev = cur;
+    prevT = now;
+  }, interval * 1000) : null;
+  let failed: unknown = null;
+  try {
+    await scenario(rt, { signal: ac.signal, args, log: (msg: string) => { if (!json) out(msg); } });
+  } catch (e) {
+    if (!ac.signal.aborted) failed = e;
+  } finally {
+    if (ticker) clearInterval(ticker);
+    if (timer) clearTimeout(timer);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  const last = rt.lastDrops();
+  const s = await rt.stop();
+  const elapsed = (performance.now() - t0) / 1000;
+  if (json) out(JSON.stringify({ scenario: file, ended: failed ? 'failed' : ac.signal.aborted ? String((ac.signal.reason as Error).message) : 'done', duration_s: elapsed, stats: s }));
+  else {
+    out(`${file}: ${failed ? `failed: ${(failed as Error).message}` : ac.signal.aborted ? (ac.signal.reason as Error).message : 'done'}`);
+    summary(out, s, elapsed, last);
+  }
+  if (failed) return 1;
+  return s.conserved ? 0 : 1;
 }
 
 async function runOn(rt: Runtime, out: Out, prog: string, peerProg: string | undefined, queues: number,

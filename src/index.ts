@@ -2,7 +2,7 @@
  * xdpsim's public API: the runtime (control plane), the program-object
  * vocabulary (defineMap, xdp, helpers), uapi constants and errno values.
  */
-export { Runtime, Device, type RuntimeOptions, type BpfObject, type ProgHandle, type AttachOptions, type Stats, type DeviceStats, type CpuStats } from './runtime.ts';
+export { Runtime, Device, type Scenario, type ScenarioContext, type RuntimeOptions, type BpfObject, type ProgHandle, type AttachOptions, type Stats, type DeviceStats, type CpuStats } from './runtime.ts';
 export { defineMap, xdp, XdpMd, type MapDef, type ProgDef, type XdpSection } from './cpu/program.ts';
 export {
   bpfXdpAdjustHead, bpfXdpAdjustTail, bpfXdpAdjustMeta, bpfKtimeGetNs, bpfGetSmpProcessorId,

@@ -163,6 +163,18 @@ function emptyReasons(): Record<DropReason, number> {
   return Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
 }
 
+/** What `xdpsim run FILE` gives a scenario besides the runtime. */
+export interface ScenarioContext {
+  /** aborted on Ctrl-C, SIGTERM or --duration: stop generating and return */
+  signal: AbortSignal;
+  /** a line of output (suppressed with --json) */
+  log: (msg: string) => void;
+  /** the command line arguments after the scenario file */
+  args: string[];
+}
+/** A scenario module's default export. */
+export type Scenario = (rt: Runtime, ctx: ScenarioContext) => Promise<void>;
+
 export class Device {
   /** true once the device was unregistered (its counters stay in stats()) */
   deleted = false;
