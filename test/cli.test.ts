@@ -27,7 +27,7 @@ test('usage errors exit 2 and say what was wrong', () => {
   assert.match(b.stderr, /unknown command 'bogus'/);
   const c = xdpsim('run');
   assert.equal(c.status, 2);
-  assert.match(c.stderr, /--prog FILE is required/);
+  assert.match(c.stderr, /--prog FILE \(or a scenario FILE\) is required/);
 });
 
 test('xdpsim demo: a line of rates per second, a summary, exit 0', () => {
