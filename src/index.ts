@@ -2,11 +2,11 @@
  * xdpsim's public API: the runtime (control plane), the program-object
  * vocabulary (defineMap, xdp, helpers), uapi constants and errno values.
  */
-export { Runtime, Device, type Scenario, type ScenarioContext, type RuntimeOptions, type BpfObject, type ProgHandle, type AttachOptions, type Stats, type DeviceStats, type CpuStats } from './runtime.ts';
+export { Runtime, Device, type Scenario, type ScenarioContext, type TraceFilter, type RuntimeOptions, type BpfObject, type ProgHandle, type AttachOptions, type Stats, type DeviceStats, type CpuStats } from './runtime.ts';
 export { defineMap, xdp, XdpMd, type MapDef, type ProgDef, type XdpSection } from './cpu/program.ts';
 export {
   bpfXdpAdjustHead, bpfXdpAdjustTail, bpfXdpAdjustMeta, bpfKtimeGetNs, bpfGetSmpProcessorId,
-  bpfMapLookupElem, bpfMapUpdateElem, bpfMapDeleteElem, bpfRedirect, bpfRedirectMap, XDP_META_MAX,
+  bpfMapLookupElem, bpfMapUpdateElem, bpfMapDeleteElem, bpfRedirect, bpfRedirectMap, bpfTracePrintk, XDP_META_MAX,
 } from './cpu/helpers.ts';
 export { MapHandle } from './maps/handle.ts';
 export { MapValue } from './maps/value.ts';

@@ -28,7 +28,7 @@ import {
   DEV_COUNTER_NAMES, DEV_FIXED, DROP_REASONS, DR_SHUTDOWN, DR_UNREGISTERED, countDrops, cpuCounters, devRow,
   type DevCounterName, type DropReason,
 } from './shared/counters.ts';
-import { TP_COUNT, TP_NAMES, TraceReader, traceRingBytes, type TraceEvent, type TracepointName } from './shared/trace.ts';
+import { PrintkRing, TP_COUNT, TP_NAMES, TraceReader, traceRingBytes, type TraceEvent, type TracepointName } from './shared/trace.ts';
 import { TapRing, tapRingBytes, type TapPacket } from './shared/tap.ts';
 import { EBUSY, EINVAL, ENODEV, ESRCH, XdpsimError } from './shared/errno.ts';
 import { NetDevices } from './driver/netdev.ts';
@@ -163,6 +163,23 @@ function emptyReasons(): Record<DropReason, number> {
   return Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
 }
 
+/** Which trace records to keep (Runtime.setTraceFilter); every given condition must hold. */
+export interface TraceFilter {
+  /** event names: xdp_* tracepoints, bpf_trace_printk */
+  events?: string[];
+  /** a device: the record's ifindex, from_ifindex or to_ifindex */
+  ifindex?: number;
+  /** the record's err field */
+  err?: number;
+}
+
+export function traceFilterPasses(f: TraceFilter, e: TraceEvent): boolean {
+  if (f.events !== undefined && !f.events.includes(e.event)) return false;
+  if (f.ifindex !== undefined && e.ifindex !== f.ifindex && e.from_ifindex !== f.ifindex && e.to_ifindex !== f.ifindex) return false;
+  if (f.err !== undefined && e.err !== f.err) return false;
+  return true;
+}
+
 /** What `xdpsim run FILE` gives a scenario besides the runtime. */
 export interface ScenarioContext {
   /** aborted on Ctrl-C, SIGTERM or --duration: stop generating and return */
@@ -221,6 +238,8 @@ export class Runtime extends EventEmitter {
   private readonly readers: TraceReader[];
   private readonly taps: TapRing[];
   private readonly capRings: CaptureRing[];
+  private readonly printks: PrintkRing[];
+  private traceFilter: TraceFilter | null = null;
   private readonly captures = new Set<Capture>();
   private readonly passHandlers = new Map<number, (p: TapPacket) => void>();
   private readonly devices = new Map<number, Device>();
@@ -298,6 +317,7 @@ export class Runtime extends EventEmitter {
     this.readers = this.shared.trace.map((b, c) => new TraceReader(b, limits.traceRingSize, c));
     this.taps = this.shared.tap.map((b) => new TapRing(b, limits.tapRingSize, limits.frameSize));
     this.capRings = this.shared.capture.map((b) => new CaptureRing(b, limits.capRingSize, limits.frameSize));
+    this.printks = this.shared.printk.map((b) => new PrintkRing(b));
     this.traceKeep = o.traceKeep ?? 65536;
     this.logger = o.logger;
     this.drainTimeoutMs = o.drainTimeoutMs ?? 2000;
@@ -634,6 +654,21 @@ export class Runtime extends EventEmitter {
     return gen;
   }
 
+  /**
+   * Keep only the trace records (xdp:* and bpf_trace_printk) that pass
+   * `filter`: events by name, a device (ifindex, from_ifindex or
+   * to_ifindex), an err value; null keeps all. Records left out are counted
+   * (traceFiltered). A disabled tracepoint is cheaper still: setTracepoints.
+   */
+  setTraceFilter(filter: TraceFilter | null): void {
+    if (filter?.events) {
+      for (const n of filter.events) if (n !== 'bpf_trace_printk' && !TP_NAMES.includes(n as TracepointName)) throw new XdpsimError(EINVAL, `trace filter: no event ${n} (known: ${TP_NAMES.join(', ')}, bpf_trace_printk)`);
+    }
+    this.traceFilter = filter;
+  }
+  /** Trace records the filter left out so far. */
+  traceFiltered = 0;
+
   /** Enable or disable tracepoints by name, on every CPU. */
   async setTracepoints(names: TracepointName[] | 'all', on: boolean): Promise<void> {
     const list = names === 'all' ? [...TP_NAMES] : names;
@@ -645,7 +680,7 @@ export class Runtime extends EventEmitter {
   }
 
   /** Trace records collected so far (the last `traceKeep`), oldest first. */
-  traceEvents(filter?: TracepointName): TraceEvent[] {
+  traceEvents(filter?: TracepointName | 'bpf_trace_printk'): TraceEvent[] {
     this.collect();
     return filter ? this.kept.filter((e) => e.event === filter) : [...this.kept];
   }
@@ -656,13 +691,17 @@ export class Runtime extends EventEmitter {
 
   /** Drain the CPUs' trace and tap rings (also runs every 10 ms). */
   collect(): void {
-    for (const r of this.readers) {
-      r.drain((e) => {
-        this.kept.push(e);
-        this.logger?.info(e);
-        this.deliver(() => this.emit('trace', e), 'trace listener');
-      });
-    }
+    const take = (e: TraceEvent): void => {
+      if (this.traceFilter !== null && !traceFilterPasses(this.traceFilter, e)) {
+        this.traceFiltered++;
+        return;
+      }
+      this.kept.push(e);
+      this.logger?.info(e);
+      this.deliver(() => this.emit('trace', e), 'trace listener');
+    };
+    for (const r of this.readers) r.drain(take);
+    this.printks.forEach((p, cpu) => p.drain(cpu, take));
     if (this.kept.length > this.traceKeep) this.kept.splice(0, this.kept.length - this.traceKeep);
     for (const t of this.taps) {
       t.drain((p) => {

@@ -17,14 +17,70 @@ import type { MapDef, XdpMd } from './program.ts';
 import { RedirectInfo, redirectDevmap, redirectIfindex } from './redirect.ts';
 import { DevMap } from '../maps/devmap.ts';
 import { XdpsimError } from '../shared/errno.ts';
+import type { PrintkRing } from '../shared/trace.ts';
 
-const state = { cpu: -1, clock: (): number => Math.round(performance.now() * 1e6), ri: new RedirectInfo() };
+const state = {
+  cpu: -1, clock: (): number => Math.round(performance.now() * 1e6), ri: new RedirectInfo(),
+  printk: null as PrintkRing | null, lost: (): void => {},
+};
 
-/** Called once by the CPU worker: which CPU this thread is, its clock, its bpf_redirect_info. */
-export function setHelperContext(cpu: number, clock: () => number, ri: RedirectInfo): void {
+/** Called once by the CPU worker: which CPU this thread is, its clock, its bpf_redirect_info, its printk ring. */
+export function setHelperContext(cpu: number, clock: () => number, ri: RedirectInfo, printk: PrintkRing | null = null, lost: () => void = () => {}): void {
   state.cpu = cpu;
   state.clock = clock;
   state.ri = ri;
+  state.printk = printk;
+  state.lost = lost;
+}
+
+/*
+ * bpf_trace_printk(fmt, ...args): at most three arguments (the helper's
+ * arity), and the conversions bpf_bprintf_prepare() accepts: %d %i %u %x
+ * %X with l or ll, %c, %s, %p, %% (with a width and the - and 0 flags).
+ * Anything else is -EINVAL. Returns the length of the message. The message
+ * goes to this CPU's trace stream ('bpf_trace_printk' events, `msg`); off a
+ * CPU (a test calling the helper directly) it is only formatted.
+ */
+export function bpfTracePrintk(fmt: string, ...args: Array<number | bigint | string>): number {
+  if (args.length > 3) return -EINVAL;
+  let out = '';
+  let ai = 0;
+  for (let i = 0; i < fmt.length; i++) {
+    const ch = fmt[i]!;
+    if (ch !== '%') {
+      out += ch;
+      continue;
+    }
+    const m = /^%([-0]?)(\d*)(ll|l)?([diuxXcsp%])/.exec(fmt.slice(i));
+    if (m === null) return -EINVAL;
+    i += m[0].length - 1;
+    const conv = m[4]!;
+    if (conv === '%') {
+      out += '%';
+      continue;
+    }
+    if (ai >= args.length) return -EINVAL;
+    const a = args[ai++]!;
+    let s: string;
+    if (conv === 's') {
+      if (typeof a !== 'string') return -EINVAL;
+      s = a;
+    } else {
+      if (typeof a === 'string') return -EINVAL;
+      const long = m[3] === 'll';
+      let v = BigInt.asUintN(long ? 64 : 32, BigInt(typeof a === 'number' ? Math.trunc(a) : a));
+      if (conv === 'd' || conv === 'i') v = BigInt.asIntN(long ? 64 : 32, v);
+      if (conv === 'x' || conv === 'p') s = (conv === 'p' ? '0x' : '') + v.toString(16);
+      else if (conv === 'X') s = v.toString(16).toUpperCase();
+      else if (conv === 'c') s = String.fromCharCode(Number(v & 0xffn));
+      else s = v.toString();
+    }
+    const width = m[2] ? Number(m[2]) : 0;
+    if (s.length < width) s = m[1] === '-' ? s.padEnd(width) : s.padStart(width, m[1] === '0' && conv !== 's' ? '0' : ' ');
+    out += s;
+  }
+  if (state.printk !== null && !state.printk.put(out, state.clock())) state.lost();
+  return out.length;
 }
 
 /*

@@ -24,6 +24,7 @@ import { createCounters } from './counters.ts';
 import { RING_HDR } from './ring.ts';
 import { dropNoteBytes } from './dropnote.ts';
 import { capRingBytes } from './capring.ts';
+import { printkRingBytes } from './trace.ts';
 
 export interface RuntimeLimits {
   cpus: number;
@@ -128,6 +129,8 @@ export interface SharedState {
   dropNote: SharedArrayBuffer[];
   /** per CPU: the packet capture ring (src/shared/capring.ts) */
   capture: SharedArrayBuffer[];
+  /** per CPU: bpf_trace_printk messages (src/shared/trace.ts PrintkRing) */
+  printk: SharedArrayBuffer[];
 }
 
 /** Words of one RX ring in the rx ring region. */
@@ -155,6 +158,7 @@ export function createSharedState(limits: RuntimeLimits, traceBytes: (l: Runtime
     excNote: Array.from({ length: limits.cpus }, () => new SharedArrayBuffer(EXC_NOTE_BYTES)),
     dropNote: Array.from({ length: limits.cpus }, () => new SharedArrayBuffer(dropNoteBytes())),
     capture: Array.from({ length: limits.cpus }, () => new SharedArrayBuffer(capRingBytes(limits.capRingSize, limits.frameSize))),
+    printk: Array.from({ length: limits.cpus }, () => new SharedArrayBuffer(printkRingBytes())),
   };
 }
 

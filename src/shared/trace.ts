@@ -43,7 +43,7 @@ export function traceRingBytes(size: number): number {
 export interface TraceEvent {
   cpu: number;
   ts: number;
-  event: TracepointName;
+  event: TracepointName | 'bpf_trace_printk';
   [field: string]: number | string;
 }
 
@@ -153,6 +153,58 @@ export class TraceReader {
         if (name === 'act') e.act_name = XDP_ACTION_NAMES[v] ?? `XDP_UNKNOWN(${v})`;
       }
       out(e);
+    }
+    if (n > 0) Atomics.store(this.hdr, 1, (c + n) | 0);
+    return n;
+  }
+}
+
+/*
+ * bpf_trace_printk(): each CPU's messages in their own ring (the kernel
+ * writes them into the trace buffer of the CPU), drained by the collector
+ * into the same stream as the xdp:* records, as event 'bpf_trace_printk'
+ * with the formatted message in `msg`. A slot holds PRINTK_MAX bytes of
+ * UTF-8; a full ring loses the message (counted with the trace records).
+ */
+export const PRINTK_MAX = 256;
+const PK_SLOTS = 256;
+
+export function printkRingBytes(): number {
+  return 4 * HDR + 4 * PK_SLOTS + 8 * PK_SLOTS + PK_SLOTS * PRINTK_MAX;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export class PrintkRing {
+  private readonly hdr: Int32Array;
+  private readonly lens: Int32Array;
+  private readonly ts: Float64Array;
+  private readonly bytes: Uint8Array;
+  constructor(sab: SharedArrayBuffer) {
+    this.hdr = new Int32Array(sab, 0, HDR);
+    this.lens = new Int32Array(sab, 4 * HDR, PK_SLOTS);
+    this.ts = new Float64Array(sab, 4 * HDR + 4 * PK_SLOTS, PK_SLOTS);
+    this.bytes = new Uint8Array(sab, 4 * HDR + 12 * PK_SLOTS, PK_SLOTS * PRINTK_MAX);
+  }
+  /** Producer: the message (cut at PRINTK_MAX bytes); false if the ring is full. */
+  put(msg: string, ts: number): boolean {
+    const p = this.hdr[0]!;
+    if (((p - Atomics.load(this.hdr, 1)) | 0) >= PK_SLOTS) return false;
+    const slot = p & (PK_SLOTS - 1);
+    const r = enc.encodeInto(msg, this.bytes.subarray(slot * PRINTK_MAX, (slot + 1) * PRINTK_MAX));
+    this.lens[slot] = r.written;
+    this.ts[slot] = ts;
+    Atomics.store(this.hdr, 0, (p + 1) | 0);
+    return true;
+  }
+  drain(cpu: number, out: (e: TraceEvent) => void): number {
+    const c = this.hdr[1]!;
+    const n = (Atomics.load(this.hdr, 0) - c) | 0;
+    for (let i = 0; i < n; i++) {
+      const slot = (c + i) & (PK_SLOTS - 1);
+      const msg = dec.decode(this.bytes.slice(slot * PRINTK_MAX, slot * PRINTK_MAX + this.lens[slot]!));
+      out({ cpu, ts: this.ts[slot]!, event: 'bpf_trace_printk', msg });
     }
     if (n > 0) Atomics.store(this.hdr, 1, (c + n) | 0);
     return n;
