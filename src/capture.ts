@@ -32,8 +32,10 @@ export interface CaptureOptions {
 export interface CaptureResult {
   file: string;
   packets: number;
-  /** copies lost to a full capture ring while this capture ran (all CPUs) */
+  /** copies lost to a full capture ring while this capture ran (all CPUs' rings: shared with other captures) */
   lost: number;
+  /** why the capture ended early: a write error (the file holds what was written before it) */
+  error?: string;
 }
 
 export function pointBits(points: CapturePoint[]): number {
@@ -64,8 +66,17 @@ export class Capture {
   readonly done: Promise<CaptureResult>;
   closed = false;
 
+  /** the points captured (CAP_* bits), and the runtime clock when the capture started */
+  readonly bits: number;
+  readonly startTs: number;
+  /** why the capture ended early (a write error), if it did */
+  error: string | undefined;
+  private lostFinal = -1;
+
   constructor(o: CaptureOptions, devices: Array<{ ifindex: number; name: string }>, snapLen: number, private readonly epochNs: bigint,
-    private readonly lostNow: () => number, private readonly release: (c: Capture) => void) {
+    private readonly lostNow: () => number, private readonly release: (c: Capture) => void, bits: number, startTs: number) {
+    this.bits = bits;
+    this.startTs = startTs;
     this.file = o.file;
     this.count = o.count ?? Infinity;
     this.lostAtStart = lostNow();
@@ -86,9 +97,18 @@ export class Capture {
   /** Append one record (the collector calls it); stops the capture at its count. */
   write(f: CapturedFrame): void {
     if (this.closed || this.packets >= this.count) return;
+    /* a record of an earlier capture of the device (a CPU still in the poll that made it), or of a point not asked for */
+    if ((f.point & this.bits) === 0 || f.ts < this.startTs) return;
     const i = this.index.get(f.ifindex)!;
-    writeSync(this.fd, pcapngEpb(i, f.data, f.len, this.epochNs + BigInt(f.ts), captureComment(f, this.names.get(f.ifindex)!),
-      f.point === CAP_XMIT ? EPB_OUTBOUND : EPB_INBOUND));
+    try {
+      writeSync(this.fd, pcapngEpb(i, f.data, f.len, this.epochNs + BigInt(f.ts), captureComment(f, this.names.get(f.ifindex)!),
+        f.point === CAP_XMIT ? EPB_OUTBOUND : EPB_INBOUND));
+    } catch (e) {
+      /* a full disk, an I/O error: the capture ends with the error, the runtime goes on */
+      this.error = (e as Error).message;
+      this.release(this);
+      return;
+    }
     this.packets++;
     if (this.packets >= this.count) this.release(this);
   }
@@ -97,14 +117,21 @@ export class Capture {
   close(): CaptureResult {
     if (!this.closed) {
       this.closed = true;
-      closeSync(this.fd);
+      this.lostFinal = this.lostNow() - this.lostAtStart;
+      try {
+        closeSync(this.fd);
+      } catch (e) {
+        this.error ??= (e as Error).message;
+      }
       this.finish(this.result());
     }
     return this.result();
   }
 
   result(): CaptureResult {
-    return { file: this.file, packets: this.packets, lost: this.lostNow() - this.lostAtStart };
+    const r: CaptureResult = { file: this.file, packets: this.packets, lost: this.closed ? this.lostFinal : this.lostNow() - this.lostAtStart };
+    if (this.error !== undefined) r.error = this.error;
+    return r;
   }
 }
 

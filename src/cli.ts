@@ -557,6 +557,7 @@ async function run(args: string[], out: Out): Promise<number> {
   if (v.help) return (out(HELP.run!), 0);
   if (positionals.length > 0) {
     if (v.prog) throw new UsageError('a scenario FILE and --prog exclude each other');
+    for (const k of ['peer-prog', 'queues'] as const) if (v[k] !== undefined) throw new UsageError(`--${k}: for --prog runs only (a scenario builds its own devices)`);
     let seconds: number | undefined;
     if (v.duration !== undefined) {
       seconds = Number(v.duration);
@@ -602,9 +603,14 @@ async function runScenario(out: Out, file: string, args: string[], cpus: number,
   const scenario = mod.default as Scenario;
   const rt = await Runtime.start({ cpus });
   const ac = new AbortController();
-  const onSignal = (): void => ac.abort(new Error('interrupted'));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  /* the first signal asks the scenario to end; a second one ends the run now (the runtime still stops cleanly) */
+  let forced: (() => void) | null = null;
+  const onSignal = (): void => {
+    if (!ac.signal.aborted) ac.abort(new Error('interrupted'));
+    else forced?.();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const timer = seconds !== undefined ? setTimeout(() => ac.abort(new Error('duration reached')), seconds * 1000) : null;
   const t0 = performance.now();
   let prev = rt.stats();
@@ -626,22 +632,35 @@ async function runScenario(out: Out, file: string, args: string[], cpus: number,
     prevT = now;
   }, interval * 1000) : null;
   let failed: unknown = null;
+  let abandoned = false;
+  const running = scenario(rt, { signal: ac.signal, args, log: (msg: string) => { if (!json) out(msg); } });
+  /* a scenario that does not end within ABANDON_MS of the abort (it ignores ctx.signal) is left behind: stop() ends its traffic */
+  const ABANDON_MS = 2000;
+  const abandon = new Promise<'abandoned'>((res) => {
+    forced = () => res('abandoned');
+    ac.signal.addEventListener('abort', () => setTimeout(() => res('abandoned'), ABANDON_MS).unref(), { once: true });
+  });
   try {
-    await scenario(rt, { signal: ac.signal, args, log: (msg: string) => { if (!json) out(msg); } });
+    if ((await Promise.race([running, abandon])) === 'abandoned') {
+      abandoned = true;
+      running.catch(() => {});
+    }
   } catch (e) {
-    if (!ac.signal.aborted) failed = e;
+    failed = e;
   } finally {
     if (ticker) clearInterval(ticker);
     if (timer) clearTimeout(timer);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
   }
-  const last = rt.lastDrops();
-  const s = await rt.stop();
   const elapsed = (performance.now() - t0) / 1000;
-  if (json) out(JSON.stringify({ scenario: file, ended: failed ? 'failed' : ac.signal.aborted ? String((ac.signal.reason as Error).message) : 'done', duration_s: elapsed, stats: s }));
+  const s = await rt.stop();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  const last = rt.lastDrops();
+  const why = ac.signal.aborted ? String((ac.signal.reason as Error).message) : 'done';
+  const ended = failed ? `failed: ${(failed as Error)?.message ?? String(failed)}` : abandoned ? `${why}; the scenario did not return within ${ABANDON_MS} ms and was left behind` : why;
+  if (json) out(JSON.stringify({ scenario: file, ended, duration_s: elapsed, stats: s }));
   else {
-    out(`${file}: ${failed ? `failed: ${(failed as Error).message}` : ac.signal.aborted ? (ac.signal.reason as Error).message : 'done'}`);
+    out(`${file}: ${ended}`);
     summary(out, s, elapsed, last);
   }
   if (failed) return 1;

@@ -740,11 +740,14 @@ export class Runtime extends EventEmitter {
       for (let c = 0; c < this.cpus; c++) n += cpuCounters(this.shared.counters, c, this.limits.maxDevices)[CPU_CAP_LOST]!;
       return n;
     };
-    const epochNs = BigInt(Math.round(this.shared.epochMs * 1e6));
-    const cap = new Capture(o, list.map((d) => ({ ifindex: d.ifindex, name: d.name })), Math.min(snap, this.limits.frameSize), epochNs, lost,
-      (c) => this.releaseCapture(c));
-    this.captures.add(cap);
+    /* ns since the Unix epoch of the runtime clock's zero, without float rounding at 1e18 */
+    const ms = Math.trunc(this.shared.epochMs);
+    const epochNs = BigInt(ms) * 1_000_000n + BigInt(Math.round((this.shared.epochMs - ms) * 1e6));
+    for (const d of list) if (d.deleted) throw new XdpsimError(ENODEV, `capture: '${d.name}' was deleted`);
     const bits = pointBits(points);
+    const cap = new Capture(o, list.map((d) => ({ ifindex: d.ifindex, name: d.name })), Math.min(snap, this.limits.frameSize), epochNs, lost,
+      (c) => this.releaseCapture(c), bits, this.clock());
+    this.captures.add(cap);
     for (const d of list) this.registry.setCapture(d.ifindex, bits, snap);
     return cap;
   }

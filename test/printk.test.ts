@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EINVAL, bpfTracePrintk } from '../src/index.ts';
+import { bprintf } from '../src/cpu/helpers.ts';
 import { fixture, withRuntime } from './helpers.ts';
 
 test('bpf_trace_printk formats: widths, l/ll, signed and unsigned, %x %p %c %s %%; bad formats are -EINVAL', () => {
@@ -18,6 +19,27 @@ test('bpf_trace_printk formats: widths, l/ll, signed and unsigned, %x %p %c %s %
   assert.equal(bpfTracePrintk('%q', 1), -EINVAL, 'unknown conversion');
   assert.equal(bpfTracePrintk('%d'), -EINVAL, 'missing argument');
   assert.equal(bpfTracePrintk('%s', 5), -EINVAL, '%s needs a string');
+  /* bpf_bprintf_prepare's rules: l/ll only before d i u x X, printable ASCII only, %% bare */
+  assert.equal(bpfTracePrintk('%lc', 65), -EINVAL);
+  assert.equal(bpfTracePrintk('%ls', 'a'), -EINVAL);
+  assert.equal(bpfTracePrintk('%5%'), -EINVAL);
+  assert.equal(bpfTracePrintk('\u00e9%d', 1), -EINVAL);
+  /* long is 64 bits; sign, flags and zero padding as vsnprintf; the length is in bytes */
+  assert.equal(bpfTracePrintk('%lx', 2 ** 32), '100000000'.length);
+  assert.equal(bpfTracePrintk('%lu', -1n), '18446744073709551615'.length);
+  assert.equal(bpfTracePrintk('%05d|%+d|% d|', -42, 5, 5), '-0042|+5| 5|'.length);
+  assert.equal(bpfTracePrintk('%-4d|%05c|', -3, 65), '-3  |    A|'.length);
+  assert.equal(bpfTracePrintk('%pI4 %pK', 0x0a000001, 255), '10.0.0.1 0xff'.length);
+  assert.equal(bpfTracePrintk('%s', '\u00e9\u00e9'), 4);
+  assert.equal(bpfTracePrintk('%d', NaN), 1);
+  /* the messages themselves */
+  assert.equal(bprintf('%05d|%+d|% d|', [-42, 5, 5]), '-0042|+5| 5|');
+  assert.equal(bprintf('%-4d|%05c|%3s|', [-3, 65, 'ab']), '-3  |    A| ab|');
+  assert.equal(bprintf('%d|%u|%x', [-1, -1, 255]), '-1|4294967295|ff');
+  assert.equal(bprintf('%lld %llx %X', [-1n, 2n ** 40n, 48879]), '-1 10000000000 BEEF');
+  assert.equal(bprintf('%pI4 %pK %p', [0x0a000001, 255, 16]), '10.0.0.1 0xff 0x10');
+  assert.equal(bprintf('%c%s 100%%', [65, 'B']), 'AB 100%');
+  assert.equal(bprintf('%lc', [65]), null);
 });
 
 test('bpf_trace_printk messages join the trace stream; filters by event, device and err', async () => {

@@ -26,8 +26,11 @@ const scenario: Scenario = async (rt, ctx) => {
   ctx.log(`in0 -> tx_ports: 0 -> out0 (peer passes), 1 -> out1 (peer without a program), 2 -> nothing`);
   /* ARGS[0] ms, or a day: Ctrl-C ends it sooner */
   const ms = ctx.args[0] !== undefined ? Number(ctx.args[0]) : 86_400_000;
+  if (ctx.signal.aborted) return;
   const gen = await in0.generate({ traffic: { flows: 30 }, rate: 300_000, durationMs: ms });
-  ctx.signal.addEventListener('abort', () => void gen.stop());
+  /* (an abort that came while the generator started is seen here too) */
+  if (ctx.signal.aborted) void gen.stop();
+  else ctx.signal.addEventListener('abort', () => void gen.stop(), { once: true });
   const r = await gen.done;
   ctx.log(`generated ${r.sent} frames (${r.ended})`);
 };

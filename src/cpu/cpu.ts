@@ -422,15 +422,29 @@ export class Cpu {
     if (!this.cap.put(this.pool, fd, this.capLen, ifindex, point, act, prog, rxq, this.cpu, this.clock())) this.ctr[CPU_CAP_LOST]++;
   }
 
-  /** Capture frames[from..from+n) leaving by `ifindex` if it captures at transmit (after a devmap program, or XDP_TX). */
-  captureXmit(ifindex: number, frames: Int32Array, from: number, n: number, act: number, prog: number): void {
+  /**
+   * Stage copies of frames[from..from+n) about to leave by `ifindex`, if it
+   * captures at transmit (after a devmap program, or XDP_TX); returns how
+   * many were staged. After the transmit, xmitCaptured(sent) publishes the
+   * copies of the frames the device took (a prefix: ndo_xdp_xmit's rule),
+   * so a refused frame is not shown as sent. The copies are made before the
+   * transmit because a frame on the peer's ring is no longer ours to read.
+   */
+  stageXmit(ifindex: number, frames: Int32Array, from: number, n: number, act: number, prog: number): number {
     const t = this.devs.devtab;
     const d = ifindex * DT_WORDS;
-    if ((t[d + DT_CAP]! & CAP_XMIT) === 0) return;
-    const saved = this.capLen;
-    this.capLen = t[d + DT_CAPLEN]!;
-    for (let i = 0; i < n; i++) this.capture(frames[from + i]!, ifindex, CAP_XMIT, act, prog, 0);
-    this.capLen = saved;
+    if ((t[d + DT_CAP]! & CAP_XMIT) === 0) return 0;
+    const snap = t[d + DT_CAPLEN]!;
+    const ts = this.clock();
+    let k = 0;
+    while (k < n && this.cap.stage(k, this.pool, frames[from + k]!, snap, ifindex, CAP_XMIT, act, prog, 0, this.cpu, ts)) k++;
+    return k;
+  }
+  xmitCaptured(staged: number, sent: number): void {
+    if (staged === 0 && sent <= 0) return;
+    const s = sent < 0 ? 0 : sent;
+    this.cap.publish(staged < s ? staged : s);
+    if (staged < s) this.ctr[CPU_CAP_LOST] += s - staged;
   }
 
   /** Free a frame, counting it under `reason` on the device row `row` (and noting it, once per reason per poll). */
@@ -473,8 +487,9 @@ export class Cpu {
     const n = this.txCount[ifindex]!;
     if (n === 0) return;
     const base = ifindex * XDP_TX_BULK_SIZE;
-    this.captureXmit(ifindex, this.txq, base, n, XDP_TX, 0);
+    const staged = this.stageXmit(ifindex, this.txq, base, n, XDP_TX, 0);
     let sent = this.devs.xdpXmit(ifindex, this.cpu, this.txq, base, n, flags, false);
+    this.xmitCaptured(staged, sent);
     let err = 0;
     if (sent < 0) {
       err = sent;

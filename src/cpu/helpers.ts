@@ -34,53 +34,92 @@ export function setHelperContext(cpu: number, clock: () => number, ri: RedirectI
 }
 
 /*
- * bpf_trace_printk(fmt, ...args): at most three arguments (the helper's
- * arity), and the conversions bpf_bprintf_prepare() accepts: %d %i %u %x
- * %X with l or ll, %c, %s, %p, %% (with a width and the - and 0 flags).
- * Anything else is -EINVAL. Returns the length of the message. The message
- * goes to this CPU's trace stream ('bpf_trace_printk' events, `msg`); off a
- * CPU (a test calling the helper directly) it is only formatted.
+ * bpf_trace_printk(fmt, ...args), after bpf_bprintf_prepare(): at most three
+ * arguments (the helper's arity); printable ASCII and whitespace only; the
+ * conversions %d %i %u %x %X (with l or ll: 64 bits, else 32), %c, %s, %p
+ * (64 bits; %pK and %px alike, %pi4 and %pI4 as an IPv4 address), %%, each
+ * with the flags - + space 0 and a width. Anything else is -EINVAL. Returns
+ * the message's length in bytes; the message goes to this CPU's trace
+ * stream ('bpf_trace_printk' records, `msg`); off a CPU (a test calling the
+ * helper directly) it is only formatted. Differences: %p prints the value
+ * (the kernel hashes plain %p), and an argument is a number, bigint or
+ * string rather than a register.
  */
+const utf8len = (s: string): number => Buffer.byteLength(s, 'utf8');
+
 export function bpfTracePrintk(fmt: string, ...args: Array<number | bigint | string>): number {
-  if (args.length > 3) return -EINVAL;
+  const out = bprintf(fmt, args);
+  if (out === null) return -EINVAL;
+  if (state.printk !== null && !state.printk.put(out, state.clock())) state.lost();
+  return utf8len(out);
+}
+
+/** The message bpf_trace_printk would print, or null where it returns -EINVAL. */
+export function bprintf(fmt: string, args: Array<number | bigint | string>): string | null {
+  if (args.length > 3) return null;
   let out = '';
   let ai = 0;
   for (let i = 0; i < fmt.length; i++) {
-    const ch = fmt[i]!;
-    if (ch !== '%') {
-      out += ch;
+    const ch = fmt.charCodeAt(i);
+    if (ch > 0x7e || (ch < 0x20 && ch !== 0x09 && ch !== 0x0a && ch !== 0x0b && ch !== 0x0c && ch !== 0x0d)) return null;
+    if (ch !== 0x25 /* % */) {
+      out += fmt[i];
       continue;
     }
-    const m = /^%([-0]?)(\d*)(ll|l)?([diuxXcsp%])/.exec(fmt.slice(i));
-    if (m === null) return -EINVAL;
-    i += m[0].length - 1;
+    const m = /^%([-+ 0]*)([1-9][0-9]*)?(ll|l)?([diuxXcsp%])(K|x|i4|I4)?/.exec(fmt.slice(i));
+    if (m === null) return null;
+    const flags = m[1]!;
+    const lmod = m[3];
     const conv = m[4]!;
+    let ext: string | undefined = m[5];
+    /* an extension letter belongs to %p only: elsewhere it is the text that follows */
+    if (ext !== undefined && conv !== 'p') ext = undefined;
+    if (lmod !== undefined && !'diuxX'.includes(conv)) return null;
+    i += m[0].length - (m[5] !== undefined && ext === undefined ? m[5].length : 0) - 1;
     if (conv === '%') {
+      if (flags !== '' || m[2] !== undefined) return null;
       out += '%';
       continue;
     }
-    if (ai >= args.length) return -EINVAL;
+    if (ai >= args.length) return null;
     const a = args[ai++]!;
     let s: string;
+    let neg = false;
     if (conv === 's') {
-      if (typeof a !== 'string') return -EINVAL;
+      if (typeof a !== 'string') return null;
       s = a;
     } else {
-      if (typeof a === 'string') return -EINVAL;
-      const long = m[3] === 'll';
-      let v = BigInt.asUintN(long ? 64 : 32, BigInt(typeof a === 'number' ? Math.trunc(a) : a));
-      if (conv === 'd' || conv === 'i') v = BigInt.asIntN(long ? 64 : 32, v);
-      if (conv === 'x' || conv === 'p') s = (conv === 'p' ? '0x' : '') + v.toString(16);
+      if (typeof a === 'string') return null;
+      const bits = lmod !== undefined || conv === 'p' ? 64 : 32;
+      const n = typeof a === 'number' ? (Number.isFinite(a) ? Math.trunc(a) : 0) : a;
+      let v = BigInt.asUintN(bits, BigInt(n));
+      if (conv === 'd' || conv === 'i') {
+        v = BigInt.asIntN(bits, v);
+        if (v < 0n) {
+          neg = true;
+          v = -v;
+        }
+      }
+      if (conv === 'p' && (ext === 'i4' || ext === 'I4')) {
+        const x = Number(v & 0xffffffffn);
+        s = `${x >>> 24}.${(x >>> 16) & 255}.${(x >>> 8) & 255}.${x & 255}`;
+      } else if (conv === 'x' || conv === 'p') s = (conv === 'p' ? '0x' : '') + v.toString(16);
       else if (conv === 'X') s = v.toString(16).toUpperCase();
       else if (conv === 'c') s = String.fromCharCode(Number(v & 0xffn));
       else s = v.toString();
     }
+    const numeric = conv === 'd' || conv === 'i';
+    const sign = neg ? '-' : numeric && flags.includes('+') ? '+' : numeric && flags.includes(' ') ? ' ' : '';
     const width = m[2] ? Number(m[2]) : 0;
-    if (s.length < width) s = m[1] === '-' ? s.padEnd(width) : s.padStart(width, m[1] === '0' && conv !== 's' ? '0' : ' ');
+    const body = s;
+    const len = sign.length + body.length;
+    if (len >= width) s = sign + body;
+    else if (flags.includes('-')) s = (sign + body).padEnd(width);
+    else if (flags.includes('0') && conv !== 's' && conv !== 'c') s = sign + body.padStart(width - sign.length, '0');
+    else s = (sign + body).padStart(width);
     out += s;
   }
-  if (state.printk !== null && !state.printk.put(out, state.clock())) state.lost();
-  return out.length;
+  return out;
 }
 
 /*

@@ -285,10 +285,11 @@ export class DevBulk {
     let err = 0;
     const prog = this.prog[dev]!;
     if (prog !== 0) toSend = this.progRun(prog, base, cnt, dev, devRx);
-    /* the capture point after the devmap program, at transmit: what xdpdump cannot see */
-    if (toSend > 0) c.captureXmit(dev, this.q, base, toSend, XDP_REDIRECT, prog);
     if (toSend > 0) {
+      /* the capture point after the devmap program, at transmit (what xdpdump cannot see): frames the device took */
+      const staged = c.stageXmit(dev, this.q, base, toSend, XDP_REDIRECT, prog);
       sent = c.devs.xdpXmit(dev, c.cpu, this.q, base, toSend, flags, true);
+      c.xmitCaptured(staged, sent);
       if (sent < 0) {
         err = sent;
         sent = 0;

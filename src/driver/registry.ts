@@ -294,7 +294,8 @@ export class DeviceRegistry {
 
   /** Packet capture on a device: the points (CAP_* bits, 0 = off) and the snap length. */
   setCapture(ifindex: number, points: number, snapLen: number): void {
-    this.setWord(ifindex, DT_CAPLEN, snapLen);
+    /* a CPU reads the points, then the length: set the length first, and never clear it (a poll may still be copying) */
+    if (points !== 0) this.setWord(ifindex, DT_CAPLEN, snapLen);
     this.setWord(ifindex, DT_CAP, points);
   }
 

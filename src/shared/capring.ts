@@ -59,7 +59,18 @@ export class CaptureRing {
 
   /** Producer: copy frame fd (at most `snap` bytes); false if the ring is full. */
   put(pool: FramePool, fd: number, snap: number, ifindex: number, point: number, act: number, prog: number, rxq: number, cpu: number, ts: number): boolean {
-    const p = this.hdr[0]!;
+    if (!this.stage(0, pool, fd, snap, ifindex, point, act, prog, rxq, cpu, ts)) return false;
+    this.publish(1);
+    return true;
+  }
+
+  /**
+   * Producer: copy frame fd into the ahead-th slot after the published ones,
+   * without publishing it (publish(k) makes the first k staged records
+   * visible; the rest are forgotten). False if that slot is not free.
+   */
+  stage(ahead: number, pool: FramePool, fd: number, snap: number, ifindex: number, point: number, act: number, prog: number, rxq: number, cpu: number, ts: number): boolean {
+    const p = (this.hdr[0]! + ahead) | 0;
     if (((p - Atomics.load(this.hdr, 1)) | 0) >= this.size) return false;
     const slot = p & (this.size - 1);
     const n = pool.copyOut(fd, this.bytes, slot * this.slotBytes, snap < this.slotBytes ? snap : this.slotBytes);
@@ -74,8 +85,12 @@ export class CaptureRing {
     meta[m + 6] = pool.frameLen(fd);
     meta[m + 7] = cpu;
     this.ts[slot] = ts;
-    Atomics.store(this.hdr, 0, (p + 1) | 0);
     return true;
+  }
+
+  /** Producer: make the first k staged records visible to the consumer. */
+  publish(k: number): void {
+    if (k > 0) Atomics.store(this.hdr, 0, (this.hdr[0]! + k) | 0);
   }
 
   /** Consumer: every record, in order (each gets its own bytes). */

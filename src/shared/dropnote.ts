@@ -12,16 +12,17 @@
  * IPv6, TCP or UDP ports) before the frame is freed, and reads the clock:
  * done once per poll it would cost a drop ~5 ns, as measured.
  *
- * Layout, per CPU: an Int32Array of NOTE_WORDS per reason, written by that
- * CPU only, as a seqlock ([0] odd while being written), plus a Float64Array
- * of timestamps (ns, the runtime's clock).
+ * Layout, per CPU: an Int32Array of N_WORDS per reason, written by that
+ * CPU only, as a seqlock ([0] odd while being written). Every word is
+ * written and read with Atomics, so the sequence orders them on any memory
+ * model (noting is rare: the cost does not matter).
  */
 import { DROP_REASONS } from './counters.ts';
 
 /** polls between two notes of the same reason on a CPU (a power of two) */
 export const DROP_NOTE_POLLS = 64;
 
-export const N_WORDS = 16;
+export const N_WORDS = 18;
 const N_SEQ = 0;
 const N_IFINDEX = 1;
 const N_L3 = 3;      /* 4, 6, or 0 (not IP) */
@@ -31,9 +32,11 @@ const N_DPORT = 6;
 const N_LEN = 7;
 const N_SRC = 8;     /* 4 words: IPv4 in the first, IPv6 in all four (network order, big-endian words) */
 const N_DST = 12;
+const N_TS_HI = 16;  /* the time in ns: hi * 2^32 + lo */
+const N_TS_LO = 17;
 
 export function dropNoteBytes(): number {
-  return DROP_REASONS.length * (4 * N_WORDS + 8);
+  return DROP_REASONS.length * 4 * N_WORDS;
 }
 
 export interface DropFlow {
@@ -58,26 +61,20 @@ export interface DropNote {
 /** The CPU's side. */
 export class DropNoteWriter {
   private readonly w: Int32Array;
-  private readonly ts: Float64Array;
+  private readonly scratch = new Int32Array(N_WORDS);
 
   constructor(sab: SharedArrayBuffer, private readonly clock: () => number) {
     this.w = new Int32Array(sab, 0, DROP_REASONS.length * N_WORDS);
-    this.ts = new Float64Array(sab, 4 * DROP_REASONS.length * N_WORDS, DROP_REASONS.length);
   }
 
   /** Note frame bytes b[off..off+len) dropped with `reason` on `ifindex` (the CPU calls it once per reason per poll at most). */
   note(reason: number, ifindex: number, b: Uint8Array, off: number, len: number, totalLen: number): void {
-    const w = this.w;
-    const o = reason * N_WORDS;
-    const seq = w[o + N_SEQ]!;
-    Atomics.store(w, o + N_SEQ, seq + 1);
-    w[o + N_IFINDEX] = ifindex;
-    w[o + N_LEN] = totalLen;
-    w[o + N_L3] = 0;
-    w[o + N_PROTO] = 0;
-    w[o + N_SPORT] = -1;
-    w[o + N_DPORT] = -1;
-    for (let i = 0; i < 4; i++) w[o + N_SRC + i] = w[o + N_DST + i] = 0;
+    const w = this.scratch;
+    w.fill(0);
+    w[N_IFINDEX] = ifindex;
+    w[N_LEN] = totalLen;
+    w[N_SPORT] = -1;
+    w[N_DPORT] = -1;
     const end = off + len;
     let p = off + 12;
     if (p + 2 <= end) {
@@ -89,32 +86,42 @@ export class DropNoteWriter {
       }
       let l4 = -1;
       let proto = 0;
-      const word = (q: number): number => (b[q]! << 24) | (b[q + 1]! << 16) | (b[q + 2]! << 8) | b[q + 3]!;
       if (et === 0x0800 && p + 20 <= end) {
-        w[o + N_L3] = 4;
+        w[N_L3] = 4;
         proto = b[p + 9]!;
-        w[o + N_SRC] = word(p + 12);
-        w[o + N_DST] = word(p + 16);
+        w[N_SRC] = be32(b, p + 12);
+        w[N_DST] = be32(b, p + 16);
         const fragOff = ((b[p + 6]! & 0x1f) << 8) | b[p + 7]!;
         if (fragOff === 0) l4 = p + (b[p]! & 15) * 4;
       } else if (et === 0x86dd && p + 40 <= end) {
-        w[o + N_L3] = 6;
+        w[N_L3] = 6;
         proto = b[p + 6]!;
         for (let i = 0; i < 4; i++) {
-          w[o + N_SRC + i] = word(p + 8 + 4 * i);
-          w[o + N_DST + i] = word(p + 24 + 4 * i);
+          w[N_SRC + i] = be32(b, p + 8 + 4 * i);
+          w[N_DST + i] = be32(b, p + 24 + 4 * i);
         }
         l4 = p + 40;
       }
-      w[o + N_PROTO] = proto;
+      w[N_PROTO] = proto;
       if ((proto === 6 || proto === 17) && l4 > 0 && l4 + 4 <= end) {
-        w[o + N_SPORT] = (b[l4]! << 8) | b[l4 + 1]!;
-        w[o + N_DPORT] = (b[l4 + 2]! << 8) | b[l4 + 3]!;
+        w[N_SPORT] = (b[l4]! << 8) | b[l4 + 1]!;
+        w[N_DPORT] = (b[l4 + 2]! << 8) | b[l4 + 3]!;
       }
     }
-    this.ts[reason] = this.clock();
-    Atomics.store(w, o + N_SEQ, seq + 2);
+    const ts = this.clock();
+    w[N_TS_HI] = Math.floor(ts / 4294967296);
+    w[N_TS_LO] = ts % 4294967296;
+    const sh = this.w;
+    const o = reason * N_WORDS;
+    const seq = sh[o + N_SEQ]!;
+    Atomics.store(sh, o + N_SEQ, seq + 1);
+    for (let i = 1; i < N_WORDS; i++) Atomics.store(sh, o + i, w[i]!);
+    Atomics.store(sh, o + N_SEQ, seq + 2);
   }
+}
+
+function be32(b: Uint8Array, q: number): number {
+  return (b[q]! << 24) | (b[q + 1]! << 16) | (b[q + 2]! << 8) | b[q + 3]!;
 }
 
 function ipString(l3: number, a: Int32Array, o: number): string {
@@ -145,17 +152,17 @@ function ipString(l3: number, a: Int32Array, o: number): string {
 /** The reader's side: the notes of one CPU (a consistent copy of each, or none if it is being written). */
 export function readDropNotes(sab: SharedArrayBuffer, cpu: number): DropNote[] {
   const w = new Int32Array(sab, 0, DROP_REASONS.length * N_WORDS);
-  const ts = new Float64Array(sab, 4 * DROP_REASONS.length * N_WORDS, DROP_REASONS.length);
   const out: DropNote[] = [];
   const copy = new Int32Array(N_WORDS);
   for (let r = 0; r < DROP_REASONS.length; r++) {
     const o = r * N_WORDS;
-    for (let attempt = 0; attempt < 4; attempt++) {
+    /* a note is written in a few hundred ns: retry a while, then leave the reason out of this reading */
+    for (let attempt = 0; attempt < 1000; attempt++) {
       const s1 = Atomics.load(w, o + N_SEQ);
       if ((s1 & 1) !== 0) continue;
-      for (let i = 0; i < N_WORDS; i++) copy[i] = w[o + i]!;
-      const t = ts[r]!;
+      for (let i = 0; i < N_WORDS; i++) copy[i] = Atomics.load(w, o + i);
       if (Atomics.load(w, o + N_SEQ) !== s1) continue;
+      const t = (copy[N_TS_HI]! >>> 0) * 4294967296 + (copy[N_TS_LO]! >>> 0);
       if (s1 === 0) break; /* never written */
       const l3 = copy[N_L3]!;
       out.push({

@@ -164,9 +164,10 @@ export class TraceReader {
  * writes them into the trace buffer of the CPU), drained by the collector
  * into the same stream as the xdp:* records, as event 'bpf_trace_printk'
  * with the formatted message in `msg`. A slot holds PRINTK_MAX bytes of
- * UTF-8; a full ring loses the message (counted with the trace records).
+ * UTF-8 (the kernel's MAX_BPRINTF_BUF); a full ring loses the message
+ * (counted with the trace records).
  */
-export const PRINTK_MAX = 256;
+export const PRINTK_MAX = 1024; /* MAX_BPRINTF_BUF */
 const PK_SLOTS = 256;
 
 export function printkRingBytes(): number {
