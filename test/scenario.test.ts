@@ -49,3 +49,26 @@ test('run: a file without a default function is a usage error', () => {
   assert.equal(r.status, 2);
   assert.match(r.stderr, /a scenario exports a default async function \(rt, ctx\)/);
 });
+
+test('docs/troubleshooting.md\'s scenario: every way to vanish, each counted where the page says', () => {
+  const vanish = fileURLToPath(new URL('../examples/scenarios/vanish.ts', import.meta.url));
+  const r = spawnSync(process.execPath, [bin, 'run', vanish, '--cpus', '1', '--interval', '0'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const o = r.stdout;
+  for (const line of [
+    /^ +100 {2}xdp_exception +badflags {2}act XDP_ABORTED$/m,
+    /^ +100 {2}xdp_exception +miss {2}act XDP_ABORTED$/m,
+    /^ +100 {2}xdp_redirect_err {2}todown -> down {2}err -100$/m,
+    /^ +100 {2}xdp_redirect_err {2}tonoprog -> noprog {2}err -95$/m,
+    /^ +100 {2}xdp_redirect_err {2}tonosg -> nosg {2}err -95$/m,
+    /^ +100 {2}xdp_redirect_err {2}tosmall -> small {2}err -90$/m,
+    /^ +\d+ {2}xdp_devmap_xmit {3}totiny -> tiny {2}with drops$/m,
+    /^ +\d+ {2}xdp_devmap_xmit {3}todrop -> ok {2}with drops$/m,
+    /^misspass: 100 frames went to the stack/m,
+    /^ {2}REDIRECT_ERR +400 {2}on todown 100, tonoprog 100, tosmall 100, tonosg 100$/m,
+    /^ {2}XDP_ABORTED +200 {2}on miss 100, badflags 100$/m,
+    /^ {2}DEVMAP_PROG_DROP +100 {2}on ok 100$/m,
+    /^ {2}DEVMAP_XMIT_ERR +[\d,]+ {2}on tiny [\d,]+$/m,
+    /conserved$/m,
+  ]) assert.match(o, line);
+});
