@@ -10,7 +10,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve as resolvePath } from 'node:path';
 import { Runtime, type BpfObject, type Device, type Scenario, type Stats } from './runtime.ts';
 import { XDP_ACTION_NAMES, XDP_DROP, XDP_PASS, XDP_TX } from './shared/uapi.ts';
-import { XdpsimError } from './shared/errno.ts';
+import { EINVAL, XdpsimError } from './shared/errno.ts';
+import { ControlClient } from './control.ts';
 import { MapCmdError, runMapCommand, splitCommands, type MapScene } from './cli-map.ts';
 import { runTorture } from './torture.ts';
 import { RCU_FAULTS, type RcuFault } from './shared/rcu.ts';
@@ -60,6 +61,8 @@ commands:
   map      bpftool-style map commands (create, update, lookup, delete, dump) on a scenario
   torture  rcutorture for the redirect path: traffic while writers churn devmaps and devices
   bench    xdp-bench modes (drop, pass, tx, redirect, redirect-map, redirect-multi) at full speed
+  monitor  xdp-monitor for a running xdpsim (--socket PATH)
+  trace    the trace records of a running xdpsim, as JSON lines (--socket PATH)
 
 xdpsim <command> --help shows a command's options.`,
   demo: `usage: xdpsim demo [options]
@@ -187,8 +190,23 @@ options:
   -e, --extended    per-CPU rows
   --capture FILE    capture in0 at XDP entry and exit into a pcapng file
                     (--capture-count N: the first N packets)
+  --listen          open a control socket (--socket PATH; the path goes to
+                    stderr) for xdpsim monitor, trace and map --socket
   --json            the summary as one JSON object on the last line`,
-  run: `usage: xdpsim run SCENARIO [ARGS...] [--cpus N] [--duration S] [--interval S] [--json]
+  monitor: `usage: xdpsim monitor --socket PATH [--interval S] [--count N] [--json]
+
+Attaches to a running xdpsim (xdpsim run SCENARIO --listen, or bench
+--listen, prints its socket's path) and prints, every interval, like
+xdp-monitor: per device the rates of received, redirected and transmitted
+frames and of drops by reason; redirect errors by err value; devmap
+transmits (sent, drops) per target; exceptions. --json: one object per
+interval. --count N: stop after N intervals.`,
+  trace: `usage: xdpsim trace --socket PATH [--event NAME]... [--ifindex N] [--err N] [--count N]
+
+Attaches to a running xdpsim and prints its trace records (xdp:* and
+bpf_trace_printk) as pino JSON lines (pipe them into pino-pretty), those
+of the given events, device and err only. Ends at --count N or Ctrl-C.`,
+  run: `usage: xdpsim run SCENARIO [ARGS...] [--cpus N] [--duration S] [--interval S] [--listen [--socket PATH]] [--json]
        xdpsim run --prog FILE[:PROGRAM] [options]
 
 With a SCENARIO file: a module whose default export is an async function
@@ -196,7 +214,9 @@ With a SCENARIO file: a module whose default export is an async function
 API (ctx.signal fires on Ctrl-C, SIGTERM or --duration; ctx.log prints;
 ctx.args are the ARGS). It runs until it returns or is interrupted, with a
 line of per-device rates every --interval, then the summary and why frames
-were dropped. Exits 0 when every frame was accounted for.
+were dropped. Exits 0 when every frame was accounted for. --listen opens a
+control socket (mode 0600; --socket PATH, else one in the temp directory,
+printed) that xdpsim monitor, trace and map --socket attach to.
 
 With --prog:
 Loads a program object (a module exporting defineMap() maps and xdp()
@@ -394,12 +414,13 @@ async function mapCmd(args: string[], out: Out, err: Out): Promise<number> {
   let i = 0;
   while (i < args.length && args[i]!.startsWith('-') && args[i] !== '--') {
     opts.push(args[i]!);
-    if (['--prog', '--scenario', '--cpus', '--ports'].includes(args[i]!)) opts.push(args[++i] ?? '');
+    if (['--prog', '--scenario', '--cpus', '--ports', '--socket'].includes(args[i]!)) opts.push(args[++i] ?? '');
     i++;
   }
   const { values: v } = parseArgs({
     args: opts,
     options: {
+      socket: { type: 'string' },
       prog: { type: 'string', multiple: true }, scenario: { type: 'string', default: 'redirect' },
       cpus: { type: 'string', default: '1' }, ports: { type: 'string', default: '3' },
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
@@ -408,6 +429,23 @@ async function mapCmd(args: string[], out: Out, err: Out): Promise<number> {
   if (v.help) return (out(HELP.map!), 0);
   const cmds = splitCommands(args.slice(i));
   if (cmds.length === 0) throw new UsageError('no map command (try --help)');
+  if (v.socket !== undefined) {
+    /* a running xdpsim's maps, through its control socket */
+    const c = await ControlClient.connect(v.socket);
+    try {
+      for (const cmd of cmds) {
+        const r = await c.request('map', { args: cmd, json: v.json });
+        if (!r.ok) {
+          err(`Error: ${r.error}`);
+          return 1;
+        }
+        for (const l of r.result as string[]) out(l);
+      }
+      return 0;
+    } finally {
+      c.close();
+    }
+  }
   if (v.scenario !== 'redirect' && v.scenario !== 'none') throw new UsageError(`--scenario ${v.scenario}: redirect or none`);
   const rt = await Runtime.start({ cpus: int('cpus', v.cpus, 1, 64) });
   try {
@@ -495,6 +533,7 @@ async function bench(args: string[], out: Out): Promise<number> {
       'src-ip': { type: 'string' }, 'dst-ip': { type: 'string' }, 'src-ips': { type: 'string' }, 'dst-ips': { type: 'string' },
       'src-port': { type: 'string' }, 'dst-port': { type: 'string' }, 'src-ports': { type: 'string' }, 'dst-ports': { type: 'string' }, extended: { type: 'boolean', short: 'e', default: false },
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false }, ...CAPTURE_OPTS,
+      listen: { type: 'boolean', default: false }, socket: { type: 'string' },
     },
   });
   if (v.help) return (out(HELP.bench!), 0);
@@ -514,6 +553,7 @@ async function bench(args: string[], out: Out): Promise<number> {
   if (!['off', 'errors', 'runtime', 'all'].includes(v.trace!)) throw new UsageError(`--trace ${v.trace}: one of off, errors, runtime, all`);
   const o: BenchOptions = {
     ...(captureReq !== null ? { capture: captureReq } : {}),
+    ...(v.listen || v.socket !== undefined ? { listen: v.socket ?? true } : {}),
     tracing, ...(v.replay !== undefined ? { replay: v.replay, paced: v.paced!, ...(v.loops !== undefined ? { loops: int('loops', v.loops, 1, 1e9) } : {}) } : {}),
     mode: mode as BenchMode, cpus: int('cpus', v.cpus, 1, 64), duration, interval,
     ...(typeof size === 'number' ? { pktSize: size } : {}), ...(v.flows !== undefined ? { flows: int('flows', v.flows, 1, 1 << 20) } : {}),
@@ -552,6 +592,7 @@ async function run(args: string[], out: Out): Promise<number> {
     options: {
       ...COMMON, duration: { type: 'string' }, count: { type: 'string', default: '1000' },
       prog: { type: 'string' }, 'peer-prog': { type: 'string' }, queues: { type: 'string' }, interval: { type: 'string', default: '1' },
+      listen: { type: 'boolean', default: false }, socket: { type: 'string' },
     },
   });
   if (v.help) return (out(HELP.run!), 0);
@@ -567,7 +608,8 @@ async function run(args: string[], out: Out): Promise<number> {
     if (!(interval >= 0 && interval <= 3600)) throw new UsageError(`--interval ${v.interval}: must be in [0, 3600]`);
     captureFrom(v);
     if (captureReq !== null) throw new UsageError('--capture: a scenario starts its own captures (rt.startCapture)');
-    return await runScenario(out, positionals[0]!, positionals.slice(1), int('cpus', v.cpus, 1, 64), seconds, interval, v.json!);
+    const listen = v.listen || v.socket !== undefined ? (v.socket ?? true) : undefined;
+    return await runScenario(out, positionals[0]!, positionals.slice(1), int('cpus', v.cpus, 1, 64), seconds, interval, v.json!, listen);
   }
   if (!v.prog) throw new UsageError('--prog FILE (or a scenario FILE) is required');
   const cpus = int('cpus', v.cpus, 1, 64);
@@ -597,11 +639,16 @@ async function run(args: string[], out: Out): Promise<number> {
  * dropped frames. At the end (the scenario returned, or was interrupted)
  * the runtime stops and the summary and drop table are printed.
  */
-async function runScenario(out: Out, file: string, args: string[], cpus: number, seconds: number | undefined, interval: number, json: boolean): Promise<number> {
+async function runScenario(out: Out, file: string, args: string[], cpus: number, seconds: number | undefined, interval: number, json: boolean, listen?: string | true): Promise<number> {
   const mod = (await import(pathToFileURL(resolvePath(file)).href)) as { default?: unknown };
   if (typeof mod.default !== 'function') throw new UsageError(`${file}: a scenario exports a default async function (rt, ctx)`);
   const scenario = mod.default as Scenario;
   const rt = await Runtime.start({ cpus });
+  if (listen !== undefined) {
+    const c = await rt.listen(listen === true ? undefined : listen);
+    /* the path on a line of its own (stderr with --json, so stdout stays one object) */
+    (json ? (l: string) => process.stderr.write(l + '\n') : out)(`control socket: ${c.path}`);
+  }
   const ac = new AbortController();
   /* the first signal asks the scenario to end; a second one ends the run now (the runtime still stops cleanly) */
   let forced: (() => void) | null = null;
@@ -686,6 +733,106 @@ async function runOn(rt: Runtime, out: Out, prog: string, peerProg: string | und
   return s.conserved ? 0 : 1;
 }
 
+/*
+ * xdpsim monitor --socket PATH: xdp-monitor for a running xdpsim. Every
+ * interval, per device: received, redirected, transmitted, drops by
+ * reason; redirect errors by err, devmap transmits (sent, drops) and
+ * exceptions from the trace records; --json one object per interval.
+ */
+async function monitor(args: string[], out: Out): Promise<number> {
+  const { values: v } = parseArgs({ args, options: {
+    socket: { type: 'string' }, interval: { type: 'string', default: '1' }, count: { type: 'string' },
+    json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
+  } });
+  if (v.help) return (out(HELP.monitor!), 0);
+  if (v.socket === undefined) throw new UsageError('--socket PATH is required (the path a running xdpsim printed)');
+  const interval = Number(v.interval);
+  if (!(interval > 0 && interval <= 3600)) throw new UsageError(`--interval ${v.interval}: must be in (0, 3600]`);
+  const count = v.count === undefined ? Infinity : int('count', v.count, 1, 1e9);
+  const c = await ControlClient.connect(v.socket);
+  const errs = new Map<string, number>();
+  const xmit = new Map<string, { sent: number; drops: number }>();
+  const exc = new Map<string, number>();
+  c.onTrace = (e) => {
+    if (e.event === 'xdp_redirect_err') errs.set(`${e.ifindex}:${e.err}`, (errs.get(`${e.ifindex}:${e.err}`) ?? 0) + 1);
+    else if (e.event === 'xdp_devmap_xmit') {
+      const k = String(e.to_ifindex);
+      const x = xmit.get(k) ?? { sent: 0, drops: 0 };
+      x.sent += Number(e.sent);
+      x.drops += Number(e.drops);
+      xmit.set(k, x);
+    } else if (e.event === 'xdp_exception') exc.set(`${e.ifindex}:${e.act_name}`, (exc.get(`${e.ifindex}:${e.act_name}`) ?? 0) + 1);
+  };
+  try {
+    const sub = await c.request('trace', { filter: { events: ['xdp_redirect_err', 'xdp_devmap_xmit', 'xdp_exception'] } });
+    if (!sub.ok) throw new XdpsimError(EINVAL, `monitor: ${sub.error}`);
+    let prev = (await c.request('stats')).result as Stats;
+    let prevT = performance.now();
+    for (let n = 0; n < count; n++) {
+      await new Promise((r) => setTimeout(r, interval * 1000));
+      const cur = (await c.request('stats')).result as Stats;
+      const now = performance.now();
+      const dt = (now - prevT) / 1000;
+      const name = (ix: string | number): string => cur.devices.find((d) => d.ifindex === Number(ix))?.name ?? `ifindex ${ix}`;
+      const rows = cur.devices.map((d) => {
+        const p = prev.devices.find((x) => x.ifindex === d.ifindex);
+        const rate = (k: 'rx_packets' | 'xdp_redirect' | 'tx_packets'): number => (d[k] - (p?.[k] ?? 0)) / dt;
+        const drops = Object.fromEntries(Object.entries(d.dropReasons).map(([r, x]) => [r, (x - (p?.dropReasons[r as keyof typeof d.dropReasons] ?? 0)) / dt]).filter(([, x]) => (x as number) > 0));
+        return { device: d.name, rx_pps: rate('rx_packets'), redirect_pps: rate('xdp_redirect'), tx_pps: rate('tx_packets'), drops_pps: drops };
+      }).filter((r) => r.rx_pps > 0 || r.tx_pps > 0 || Object.keys(r.drops_pps).length > 0);
+      const redirectErr = [...errs].map(([k, x]) => ({ device: name(k.split(':')[0]!), err: Number(k.split(':')[1]), pps: x / dt }));
+      const devmapXmit = [...xmit].map(([k, x]) => ({ device: name(k), sent_pps: x.sent / dt, drops_pps: x.drops / dt }));
+      const exceptions = [...exc].map(([k, x]) => ({ device: name(k.split(':')[0]!), act: k.split(':')[1], pps: x / dt }));
+      errs.clear();
+      xmit.clear();
+      exc.clear();
+      if (v.json) {
+        out(JSON.stringify({ t: n + 1, interval_s: dt, devices: rows, redirect_err: redirectErr, devmap_xmit: devmapXmit, exceptions }));
+      } else {
+        out(`[${n + 1}] ${rows.map((r) => `${r.device}: rx ${fmt(r.rx_pps)}/s redirect ${fmt(r.redirect_pps)}/s tx ${fmt(r.tx_pps)}/s${Object.keys(r.drops_pps).length ? ` drops ${Object.entries(r.drops_pps).map(([k, x]) => `${k} ${fmt(x as number)}/s`).join(' ')}` : ''}`).join('  |  ') || 'idle'}`);
+        for (const e of redirectErr) out(`    redirect_err  ${e.device}  err ${e.err}  ${fmt(e.pps)}/s`);
+        for (const x of devmapXmit) out(`    devmap_xmit   ${x.device}  sent ${fmt(x.sent_pps)}/s  drops ${fmt(x.drops_pps)}/s`);
+        for (const e of exceptions) out(`    exception     ${e.device}  ${e.act}  ${fmt(e.pps)}/s`);
+      }
+      prev = cur;
+      prevT = now;
+    }
+    return 0;
+  } finally {
+    c.close();
+  }
+}
+
+/* xdpsim trace --socket PATH: the running xdpsim's trace records as JSON lines (pino-pretty reads them) */
+async function traceCmd(args: string[], out: Out): Promise<number> {
+  const { values: v } = parseArgs({ args, options: {
+    socket: { type: 'string' }, event: { type: 'string', multiple: true }, ifindex: { type: 'string' }, err: { type: 'string' },
+    count: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false },
+  } });
+  if (v.help) return (out(HELP.trace!), 0);
+  if (v.socket === undefined) throw new UsageError('--socket PATH is required (the path a running xdpsim printed)');
+  const count = v.count === undefined ? Infinity : int('count', v.count, 1, 1e9);
+  const filter = {
+    ...(v.event ? { events: v.event } : {}), ...(v.ifindex !== undefined ? { ifindex: int('ifindex', v.ifindex, 1, 1 << 20) } : {}),
+    ...(v.err !== undefined ? { err: int('err', v.err, -4095, 0) } : {}),
+  };
+  const c = await ControlClient.connect(v.socket);
+  let n = 0;
+  let done: () => void = () => {};
+  const finished = new Promise<void>((r) => { done = r; });
+  c.onTrace = (e) => {
+    if (n >= count) return;
+    out(JSON.stringify({ level: 30, time: Date.now(), msg: e.event, ...e }));
+    if (++n >= count) done();
+  };
+  const r = await c.request('trace', { filter });
+  if (!r.ok) throw new XdpsimError(EINVAL, `trace: ${r.error}`);
+  process.once('SIGINT', done);
+  await finished;
+  c.close();
+  return 0;
+}
+
 /** Run the CLI; returns the exit code. */
 export async function main(argv: string[], out: Out = (s) => console.log(s), err: Out = (s) => console.error(s)): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -697,6 +844,8 @@ export async function main(argv: string[], out: Out = (s) => console.log(s), err
       case 'map': return await mapCmd(rest, out, err);
       case 'torture': return await torture(rest, out);
       case 'bench': return await bench(rest, out);
+      case 'monitor': return await monitor(rest, out);
+      case 'trace': return await traceCmd(rest, out);
       case undefined: case '--help': case '-h': case 'help':
         out(HELP.main!);
         return cmd === undefined ? 2 : 0;

@@ -45,6 +45,7 @@ import { VLAN_HLEN } from './shared/uapi.ts';
 import { readDropNotes, type DropNote } from './shared/dropnote.ts';
 import { CaptureRing } from './shared/capring.ts';
 import { Capture, pointBits, type CaptureOptions, type CaptureResult } from './capture.ts';
+import { ControlServer } from './control.ts';
 
 export interface RuntimeOptions extends Partial<Omit<RuntimeLimits, 'cpus'>> {
   /** simulated CPUs (default 2); may exceed the machine's cores */
@@ -241,6 +242,9 @@ export class Runtime extends EventEmitter {
   private readonly printks: PrintkRing[];
   private traceFilter: TraceFilter | null = null;
   private readonly captures = new Set<Capture>();
+  private readonly namedMaps = new Map<string, MapHandle>();
+  private readonly namedProgs = new Map<string, ProgHandle>();
+  private control: ControlServer | null = null;
   private readonly passHandlers = new Map<number, (p: TapPacket) => void>();
   private readonly devices = new Map<number, Device>();
   private readonly progs = new Map<number, ProgHandle>();
@@ -440,10 +444,12 @@ export class Runtime extends EventEmitter {
         v._devmap = m instanceof DevMap ? m : null;
         this.adoptMap(m);
         maps[name] = new MapHandle(m);
+        this.namedMaps.set(s.name, maps[name]!);
       } else if (isProgDef(v)) {
         const h: ProgHandle = { id: this.nextProgId++, name, section: v.section };
         progIds[name] = h.id;
         progs[name] = h;
+        this.namedProgs.set(name, h);
         this.progs.set(h.id, h);
         this.progRefs.set(h.id, 1);
       }
@@ -469,7 +475,29 @@ export class Runtime extends EventEmitter {
     this.assertRunning();
     const m = openMap(createMapShared(spec, this.nextMapId++, this.cpus));
     this.adoptMap(m);
-    return new MapHandle(m);
+    const h = new MapHandle(m);
+    this.namedMaps.set(m.shared.name, h);
+    return h;
+  }
+
+  /** Every map by its name (the newest of a name), as `bpftool map` and the control socket see them. */
+  mapsByName(): Map<string, MapHandle> {
+    return this.namedMaps;
+  }
+  /** Every loaded program by its name (the newest of a name). */
+  progsByName(): Map<string, ProgHandle> {
+    return this.namedProgs;
+  }
+
+  /**
+   * Open the control socket (src/control.ts): other processes attach with
+   * `xdpsim monitor|trace|map --socket PATH`. Closed by stop().
+   */
+  async listen(path?: string): Promise<ControlServer> {
+    this.assertRunning();
+    if (this.control !== null) return this.control;
+    this.control = await ControlServer.listen(this, path, this.logger);
+    return this.control;
   }
 
   /**
@@ -935,6 +963,8 @@ export class Runtime extends EventEmitter {
     this.collector = null;
     this.collect();
     for (const c of [...this.captures]) this.finishCapture(c);
+    if (this.control !== null) await this.control.close();
+    this.control = null;
     this.stopped = true;
     return this.stats();
   }

@@ -67,6 +67,8 @@ export interface BenchOptions {
   loops?: number;
   /** capture in0 at XDP entry and exit into a pcapng file (the first `count` packets) */
   capture?: { file: string; count?: number };
+  /** open the control socket (a path, or true for one in the temp directory); its path is printed */
+  listen?: string | true;
 }
 
 export interface BenchSummary {
@@ -183,6 +185,10 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
   } catch (e) {
     await rt.stop();
     throw e;
+  }
+  if (o.listen !== undefined) {
+    const c = await rt.listen(o.listen === true ? undefined : o.listen);
+    process.stderr.write(`control socket: ${c.path}\n`);
   }
   if (o.capture !== undefined) rt.startCapture([sc.in0], { file: o.capture.file, points: ['entry', 'exit'], ...(o.capture.count !== undefined ? { count: o.capture.count } : {}) });
   const tracing = o.tracing ?? 'off';
