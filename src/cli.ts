@@ -63,6 +63,7 @@ commands:
   bench    xdp-bench modes (drop, pass, tx, redirect, redirect-map, redirect-multi) at full speed
   monitor  xdp-monitor for a running xdpsim (--socket PATH)
   trace    the trace records of a running xdpsim, as JSON lines (--socket PATH)
+  dump     xdpdump for a running xdpsim: a pcapng capture (--socket PATH -i DEV -w FILE)
 
 xdpsim <command> --help shows a command's options.`,
   demo: `usage: xdpsim demo [options]
@@ -201,6 +202,13 @@ xdp-monitor: per device the rates of received, redirected and transmitted
 frames and of drops by reason; redirect errors by err value; devmap
 transmits (sent, drops) per target; exceptions. --json: one object per
 interval. --count N: stop after N intervals.`,
+  dump: `usage: xdpsim dump --socket PATH -i DEVICE [-i DEVICE]... -w FILE [--rx-capture entry,exit,xmit] [-s SNAPLEN] [-c COUNT]
+
+Like xdpdump, attached to a running xdpsim: a pcapng capture of the
+devices' frames at XDP entry (the default), exit (with the verdict in each
+packet's comment) and/or transmit (after the devmap program: a point
+xdpdump does not have), written by the running xdpsim into FILE. Ends after
+-c COUNT packets or at Ctrl-C.`,
   trace: `usage: xdpsim trace --socket PATH [--event NAME]... [--ifindex N] [--err N] [--count N]
 
 Attaches to a running xdpsim and prints its trace records (xdp:* and
@@ -803,6 +811,42 @@ async function monitor(args: string[], out: Out): Promise<number> {
   }
 }
 
+/* xdpsim dump --socket PATH -i DEV -w FILE: xdpdump for a running xdpsim (pcapng at entry, exit, xmit) */
+async function dump(args: string[], out: Out, err: Out): Promise<number> {
+  const { values: v } = parseArgs({ args, options: {
+    socket: { type: 'string' }, interface: { type: 'string', short: 'i', multiple: true }, write: { type: 'string', short: 'w' },
+    'rx-capture': { type: 'string', default: 'entry' }, snaplen: { type: 'string', short: 's' }, count: { type: 'string', short: 'c' },
+    help: { type: 'boolean', short: 'h', default: false },
+  } });
+  if (v.help) return (out(HELP.dump!), 0);
+  if (v.socket === undefined) throw new UsageError('--socket PATH is required (the path a running xdpsim printed)');
+  if (!v.interface?.length) throw new UsageError('-i DEVICE is required (repeatable)');
+  if (v.write === undefined) throw new UsageError('-w FILE is required (a pcapng file)');
+  const points = v['rx-capture']!.split(',');
+  for (const p of points) if (!['entry', 'exit', 'xmit'].includes(p)) throw new UsageError(`--rx-capture ${p}: entry, exit, xmit (comma-separated)`);
+  const c = await ControlClient.connect(v.socket);
+  const done = new Promise<{ ok: boolean; result?: unknown; error?: string }>((res) => { c.onLate = res; });
+  const r = await c.request('capture', {
+    devices: v.interface, file: resolvePath(v.write), points,
+    ...(v.snaplen !== undefined ? { snapLen: int('snaplen', v.snaplen, 1, 262144) } : {}),
+    ...(v.count !== undefined ? { count: int('count', v.count, 1, 1e9) } : {}),
+  });
+  if (!r.ok) {
+    c.close();
+    err(`xdpsim dump: ${r.error}`);
+    return 1;
+  }
+  err(`listening on ${v.interface.join(', ')} at ${points.join(', ')}, writing ${v.write}; Ctrl-C to stop`);
+  const onInt = (): void => c.close();
+  process.once('SIGINT', onInt);
+  const end = await Promise.race([done, new Promise<null>((res) => c.onClose(() => res(null)))]);
+  process.off('SIGINT', onInt);
+  c.close();
+  const res = end?.result as { packets?: number; lost?: number } | undefined;
+  err(res ? `${res.packets} packets written, ${res.lost} lost to full capture rings` : 'stopped');
+  return 0;
+}
+
 /* xdpsim trace --socket PATH: the running xdpsim's trace records as JSON lines (pino-pretty reads them) */
 async function traceCmd(args: string[], out: Out): Promise<number> {
   const { values: v } = parseArgs({ args, options: {
@@ -846,6 +890,7 @@ export async function main(argv: string[], out: Out = (s) => console.log(s), err
       case 'bench': return await bench(rest, out);
       case 'monitor': return await monitor(rest, out);
       case 'trace': return await traceCmd(rest, out);
+      case 'dump': return await dump(rest, out, err);
       case undefined: case '--help': case '-h': case 'help':
         out(HELP.main!);
         return cmd === undefined ? 2 : 0;

@@ -25,6 +25,7 @@ import { traceFilterPasses } from './runtime.ts';
 import type { TraceEvent } from './shared/trace.ts';
 import { MapCmdError, runMapCommand } from './cli-map.ts';
 import { XdpsimError } from './shared/errno.ts';
+import type { CapturePoint } from './capture.ts';
 
 const MAX_LINE = 1 << 20;
 
@@ -140,8 +141,26 @@ export class ControlServer {
               reply({ ok: true, result: 'subscribed' });
               break;
             }
+            case 'capture': {
+              /* xdpsim dump: a capture into the client's file (same user: the socket is owner-only), answered when it ends */
+              const r = req as { devices?: unknown; file?: unknown; points?: unknown; snapLen?: unknown; count?: unknown };
+              if (!Array.isArray(r.devices) || typeof r.file !== 'string') return this.fail(sock, 'capture: "devices" (names) and "file" are required');
+              const cap = this.rt.startCapture(r.devices as string[], {
+                file: r.file, ...(Array.isArray(r.points) ? { points: r.points as CapturePoint[] } : {}),
+                ...(typeof r.snapLen === 'number' ? { snapLen: r.snapLen } : {}), ...(typeof r.count === 'number' ? { count: r.count } : {}),
+              });
+              /* a client that goes away stops its capture */
+              const stop = (): void => { void this.rt.stopCapture(cap); };
+              sock.once('close', stop);
+              reply({ ok: true, result: 'capturing' });
+              void cap.done.then((res) => {
+                sock.off('close', stop);
+                reply({ ok: true, result: res, done: true });
+              });
+              break;
+            }
             default:
-              return this.fail(sock, `unknown command ${JSON.stringify(req.cmd)} (stats, devices, drops, map, trace)`);
+              return this.fail(sock, `unknown command ${JSON.stringify(req.cmd)} (stats, devices, drops, map, trace, capture)`);
           }
         } catch (e) {
           reply({ ok: false, error: (e as Error).message });
@@ -157,6 +176,8 @@ export class ControlClient {
   private nextId = 1;
   private readonly waiting = new Map<number, (r: { ok: boolean; result?: unknown; error?: string }) => void>();
   onTrace: ((e: TraceEvent) => void) | null = null;
+  /** a second response to a request (a capture's end) */
+  onLate: ((m: { id?: number; ok: boolean; result?: unknown; error?: string }) => void) | null = null;
   private constructor(private readonly sock: Socket) {
     sock.setEncoding('utf8');
     sock.on('data', (chunk: string) => {
@@ -170,7 +191,7 @@ export class ControlClient {
         else if (m.id !== undefined && this.waiting.has(m.id)) {
           this.waiting.get(m.id)!(m);
           this.waiting.delete(m.id);
-        }
+        } else if (m.id !== undefined) this.onLate?.(m);
       }
     });
   }
@@ -192,5 +213,8 @@ export class ControlClient {
   }
   close(): void {
     this.sock.end();
+  }
+  onClose(fn: () => void): void {
+    this.sock.once('close', fn);
   }
 }

@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
-import { statSync, mkdtempSync } from 'node:fs';
+import { statSync, mkdtempSync, readFileSync } from 'node:fs';
+import { parseCapture } from '../src/gen/pcap.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,6 +76,15 @@ test('another process updates a map through the socket and sees the traffic chan
     assert.equal(recs.length, 2);
     assert.ok(recs.every((r: { event: string; msg: string }) => r.event === 'xdp_devmap_xmit' && r.msg === 'xdp_devmap_xmit'));
     assert.match(err, /control client dropped: not JSON/);
+    /* xdpdump: the running xdpsim writes a capture for another process */
+    const file = join(tmpdir(), `xdpsim-dump-${process.pid}.pcapng`);
+    const d = xdpsim('dump', '--socket', sock, '-i', 'in0', '-w', file, '--rx-capture', 'exit', '-c', '6');
+    assert.equal(d.status, 0, d.stderr);
+    assert.match(d.stderr, /^6 packets written/m);
+    const cap = parseCapture(readFileSync(file));
+    assert.equal(cap.packets.length, 6);
+    assert.deepEqual(cap.interfaces.map((i) => i.name), ['in0']);
+    assert.ok(cap.packets.every((p) => /^xdp exit on in0: XDP_(REDIRECT|DROP), cpu 0, prog \d+, rxq 0$/.test(p.comments![0]!)), JSON.stringify(cap.packets.map((p) => p.comments)));
   } finally {
     child.kill('SIGINT');
   }
