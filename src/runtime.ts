@@ -28,7 +28,7 @@ import {
   DEV_COUNTER_NAMES, DEV_FIXED, DROP_REASONS, DR_SHUTDOWN, DR_UNREGISTERED, countDrops, cpuCounters, devRow,
   type DevCounterName, type DropReason,
 } from './shared/counters.ts';
-import { PrintkRing, TP_COUNT, TP_NAMES, TraceReader, traceRingBytes, type TraceEvent, type TracepointName } from './shared/trace.ts';
+import { MAIN_EVENTS, PrintkRing, TP_COUNT, TP_NAMES, TraceReader, traceRingBytes, type TraceEvent, type TracepointName } from './shared/trace.ts';
 import { TapRing, tapRingBytes, type TapPacket } from './shared/tap.ts';
 import { EBUSY, EINVAL, ENODEV, ESRCH, XdpsimError } from './shared/errno.ts';
 import { NetDevices } from './driver/netdev.ts';
@@ -690,7 +690,7 @@ export class Runtime extends EventEmitter {
    */
   setTraceFilter(filter: TraceFilter | null): void {
     if (filter?.events) {
-      for (const n of filter.events) if (n !== 'bpf_trace_printk' && !TP_NAMES.includes(n as TracepointName)) throw new XdpsimError(EINVAL, `trace filter: no event ${n} (known: ${TP_NAMES.join(', ')}, bpf_trace_printk)`);
+      for (const n of filter.events) if (n !== 'bpf_trace_printk' && !TP_NAMES.includes(n as TracepointName) && !MAIN_EVENTS.includes(n as (typeof MAIN_EVENTS)[number])) throw new XdpsimError(EINVAL, `trace filter: no event ${n} (known: ${[...TP_NAMES, ...MAIN_EVENTS].join(', ')}, bpf_trace_printk)`);
     }
     this.traceFilter = filter;
   }
@@ -698,17 +698,22 @@ export class Runtime extends EventEmitter {
   traceFiltered = 0;
 
   /** Enable or disable tracepoints by name, on every CPU. */
-  async setTracepoints(names: TracepointName[] | 'all', on: boolean): Promise<void> {
-    const list = names === 'all' ? [...TP_NAMES] : names;
+  async setTracepoints(names: Array<TracepointName | (typeof MAIN_EVENTS)[number]> | 'all', on: boolean): Promise<void> {
+    const list = names === 'all' ? [...TP_NAMES, ...MAIN_EVENTS] : names;
     for (const n of list) {
+      if (n === 'xdpsim_rcu_gp') {
+        /* recorded on the main thread, where grace periods are waited for */
+        this.rcu.onGp = on ? (gp, us) => this.takeTrace({ cpu: -1, ts: this.clock(), event: 'xdpsim_rcu_gp', gp, latency_ns: Math.round(us * 1000) }) : null;
+        continue;
+      }
       const i = TP_NAMES.indexOf(n);
-      if (i < 0 || i >= TP_COUNT) throw new XdpsimError(EINVAL, `no tracepoint xdp:${n} (known: ${TP_NAMES.join(', ')})`);
+      if (i < 0 || i >= TP_COUNT) throw new XdpsimError(EINVAL, `no tracepoint ${n} (known: ${[...TP_NAMES, ...MAIN_EVENTS].join(', ')})`);
       await Promise.all(this.apis.map((a) => a.setTracepoint(i, on)));
     }
   }
 
   /** Trace records collected so far (the last `traceKeep`), oldest first. */
-  traceEvents(filter?: TracepointName | 'bpf_trace_printk'): TraceEvent[] {
+  traceEvents(filter?: TraceEvent['event']): TraceEvent[] {
     this.collect();
     return filter ? this.kept.filter((e) => e.event === filter) : [...this.kept];
   }
@@ -718,16 +723,19 @@ export class Runtime extends EventEmitter {
   }
 
   /** Drain the CPUs' trace and tap rings (also runs every 10 ms). */
+  /* one trace record into the stream: the filter, the kept records, the logger, the listeners */
+  private readonly takeTrace = (e: TraceEvent): void => {
+    if (this.traceFilter !== null && !traceFilterPasses(this.traceFilter, e)) {
+      this.traceFiltered++;
+      return;
+    }
+    this.kept.push(e);
+    this.logger?.info(e);
+    this.deliver(() => this.emit('trace', e), 'trace listener');
+  };
+
   collect(): void {
-    const take = (e: TraceEvent): void => {
-      if (this.traceFilter !== null && !traceFilterPasses(this.traceFilter, e)) {
-        this.traceFiltered++;
-        return;
-      }
-      this.kept.push(e);
-      this.logger?.info(e);
-      this.deliver(() => this.emit('trace', e), 'trace listener');
-    };
+    const take = this.takeTrace;
     for (const r of this.readers) r.drain(take);
     this.printks.forEach((p, cpu) => p.drain(cpu, take));
     if (this.kept.length > this.traceKeep) this.kept.splice(0, this.kept.length - this.traceKeep);

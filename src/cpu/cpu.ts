@@ -28,7 +28,7 @@ import {
   DR_DEV_READY, DR_XDP_ABORTED, DR_XDP_DROP, DR_XDP_EXCEPTION, DR_XDP_INVALID_ACTION, DR_REDIRECT_ERR,
   DR_XDP_TX_ERR, CPU_WORDS, DEV_WORDS, DROP_REASONS, cpuCounters, devRow,
 } from '../shared/counters.ts';
-import { TP_XDP_BULK_TX, TP_XDP_EXCEPTION, TraceWriter } from '../shared/trace.ts';
+import { TP_XDP_BULK_TX, TP_XDP_EXCEPTION, TP_XDPSIM_DROP, TraceWriter } from '../shared/trace.ts';
 import { TapRing } from '../shared/tap.ts';
 import { DROP_NOTE_POLLS, DropNoteWriter } from '../shared/dropnote.ts';
 import { CAP_ENTRY, CAP_EXIT, CAP_XMIT, CaptureRing } from '../shared/capring.ts';
@@ -451,6 +451,7 @@ export class Cpu {
   drop(fd: number, row: number, reason: number): void {
     countDrops(this.ctr, row, reason, 1);
     if ((this.noteArmed & (1 << reason)) !== 0) this.noteDrop(fd, row, reason);
+    if (this.trace.on[TP_XDPSIM_DROP]) this.trace.emit3(TP_XDPSIM_DROP, (row - CPU_WORDS) / DEV_WORDS, reason, this.pool.frameLen(fd));
     this.pool.free(fd);
   }
 

@@ -120,9 +120,13 @@ export class Rcu {
     return true;
   }
 
+  /** called at the end of each grace period a writer waited for (the runtime's xdpsim_rcu_gp event) */
+  onGp: ((gp: number, latencyUs: number) => void) | null = null;
+
   private record(t0: number): void {
     const us = (performance.now() - t0) * 1000;
     this.gps++;
+    this.onGp?.(Atomics.load(this.global, G_GP_DONE), us);
     let b = 0;
     while (b < GP_LATENCY_BOUNDS_US.length && us > GP_LATENCY_BOUNDS_US[b]!) b++;
     this.hist[b]!++;

@@ -14,13 +14,16 @@
  * Int32 | ts: size Float64 (nanoseconds since the runtime epoch).
  */
 import { XDP_ACTION_NAMES } from './uapi.ts';
+import { DROP_REASONS } from './counters.ts';
 
 export const TP_XDP_EXCEPTION = 0;
 export const TP_XDP_BULK_TX = 1;
 export const TP_XDP_REDIRECT = 2;
 export const TP_XDP_REDIRECT_ERR = 3;
 export const TP_XDP_DEVMAP_XMIT = 4;
-export const TP_COUNT = 5;
+/* xdpsim's own, for what the kernel leaves untraced: every frame freed as a drop (reason, device, length); off by default */
+export const TP_XDPSIM_DROP = 5;
+export const TP_COUNT = 6;
 
 /** Field names, in the order of the kernel's TP_STRUCT__entry. */
 export const TP_FIELDS: readonly (readonly string[])[] = [
@@ -29,8 +32,11 @@ export const TP_FIELDS: readonly (readonly string[])[] = [
   ['prog_id', 'act', 'ifindex', 'err', 'to_ifindex', 'map_id', 'map_index'],
   ['prog_id', 'act', 'ifindex', 'err', 'to_ifindex', 'map_id', 'map_index'],
   ['from_ifindex', 'act', 'to_ifindex', 'drops', 'sent', 'err'],
+  ['ifindex', 'reason', 'len'],
 ];
-export const TP_NAMES = ['xdp_exception', 'xdp_bulk_tx', 'xdp_redirect', 'xdp_redirect_err', 'xdp_devmap_xmit'] as const;
+export const TP_NAMES = ['xdp_exception', 'xdp_bulk_tx', 'xdp_redirect', 'xdp_redirect_err', 'xdp_devmap_xmit', 'xdpsim_drop'] as const;
+/** xdpsim's events recorded on the main thread: the end of each RCU grace period (gp, latency_ns); off by default */
+export const MAIN_EVENTS = ['xdpsim_rcu_gp'] as const;
 export type TracepointName = (typeof TP_NAMES)[number];
 
 export const REC_WORDS = 8; /* type + up to 7 fields */
@@ -43,7 +49,7 @@ export function traceRingBytes(size: number): number {
 export interface TraceEvent {
   cpu: number;
   ts: number;
-  event: TracepointName | 'bpf_trace_printk';
+  event: TracepointName | 'bpf_trace_printk' | (typeof MAIN_EVENTS)[number];
   [field: string]: number | string;
 }
 
@@ -56,8 +62,8 @@ export class TraceWriter {
   private readonly size: number;
   private readonly clock: () => number;
   /**
-   * Per-tracepoint enable flags. All on, but xdp_redirect: a record per
-   * redirected frame, like the kernel's, is for when you ask for it.
+   * Per-tracepoint enable flags. All on, but xdp_redirect and xdpsim_drop:
+   * a record per frame is for when you ask for it.
    */
   readonly on: Uint8Array = new Uint8Array(TP_COUNT).fill(1);
   lost = 0;
@@ -70,6 +76,7 @@ export class TraceWriter {
     this.mask = size - 1;
     this.clock = clock;
     this.on[TP_XDP_REDIRECT] = 0;
+    this.on[TP_XDPSIM_DROP] = 0;
   }
 
   /** Reserve a record for event `type`; returns its word offset, or -1 (lost). */
@@ -151,6 +158,7 @@ export class TraceReader {
         if (name === 'act' || name === 'map_id') v >>>= 0;
         e[name] = v;
         if (name === 'act') e.act_name = XDP_ACTION_NAMES[v] ?? `XDP_UNKNOWN(${v})`;
+        if (name === 'reason') e.reason_name = DROP_REASONS[v] ?? `reason ${v}`;
       }
       out(e);
     }
