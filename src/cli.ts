@@ -90,7 +90,8 @@ options:
   --flows N       UDP flows, spread over RX queues by hash (default 64)
   --json          print the summary as one JSON object on the last line
   --capture FILE  capture the ingress device at XDP entry and exit into a
-                  pcapng file (--capture-count N: the first N packets)`,
+                  pcapng file (--capture-count N: the first N packets)
+  --listen        open a control socket (--socket PATH; its path goes to stderr)`,
   map: `usage: xdpsim map [options] COMMAND [-- COMMAND]...
 
 Runs bpftool-style map commands, in order, against a scenario: by default
@@ -142,6 +143,7 @@ options:
   --interval S    seconds between status lines (default 1; 0 for none)
   --targets N     target veth pairs (default 3)
   --inject F      plant a bug: no-gp, short-gp, early-qs, flush-outside (repeatable)
+  --listen        open a control socket (--socket PATH; its path goes to stderr)
   --json          the summary as one JSON object on the last line`,
   bench: `usage: xdpsim bench MODE [options]
 
@@ -322,7 +324,7 @@ async function attachFrom(rt: Runtime, dev: Device, arg: string): Promise<void> 
 }
 
 async function demo(args: string[], out: Out): Promise<number> {
-  const { values: v } = parseArgs({ args, options: { ...COMMON, action: { type: 'string', default: 'drop' }, scenario: { type: 'string', default: 'verdict' }, ports: { type: 'string', default: '3' } } });
+  const { values: v } = parseArgs({ args, options: { ...COMMON, action: { type: 'string', default: 'drop' }, scenario: { type: 'string', default: 'verdict' }, ports: { type: 'string', default: '3' }, listen: { type: 'boolean', default: false }, socket: { type: 'string' } } });
   if (v.help) return (out(HELP.demo!), 0);
   if (v.scenario !== 'verdict' && v.scenario !== 'redirect') throw new UsageError(`--scenario ${v.scenario}: one of verdict, redirect`);
   const cpus = int('cpus', v.cpus, 1, 64);
@@ -337,6 +339,7 @@ async function demo(args: string[], out: Out): Promise<number> {
   const ports = int('ports', v.ports, 1, 16);
   captureFrom(v);
   const rt = await Runtime.start({ cpus });
+  if (v.listen || v.socket !== undefined) process.stderr.write(`control socket: ${(await rt.listen(v.socket)).path}\n`);
   try {
     if (v.scenario === 'redirect') return await redirectDemo(rt, out, cpus, seconds, size, flows, ports, v.json!);
     return await demoOn(rt, out, cpus, seconds, size, flows, action, v.json!);
@@ -493,6 +496,7 @@ async function torture(args: string[], out: Out): Promise<number> {
       seed: { type: 'string' }, rate: { type: 'string', default: '2000' }, interval: { type: 'string', default: '1' },
       targets: { type: 'string', default: '3' }, inject: { type: 'string', multiple: true },
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
+      listen: { type: 'boolean', default: false }, socket: { type: 'string' },
     },
   });
   if (v.help) return (out(HELP.torture!), 0);
@@ -506,6 +510,7 @@ async function torture(args: string[], out: Out): Promise<number> {
   const o = {
     cpus: int('cpus', v.cpus, 1, 64), durationS: seconds, seed, rate: int('rate', v.rate, 1, 1_000_000),
     intervalS: v.json ? 0 : interval, targets: int('targets', v.targets, 1, 16), inject,
+    ...(v.listen || v.socket !== undefined ? { listen: v.socket ?? (true as const) } : {}),
   };
   if (!v.json) out(`xdpsim torture: seed ${seed}, ${o.cpus} CPUs, ${o.targets} targets, ${o.rate} updates/s, ${seconds} s${inject.length ? `, injected: ${inject.join(', ')}` : ''}`);
   const s = await runTorture(o, out);

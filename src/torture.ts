@@ -26,6 +26,8 @@ export interface TortureOptions {
   /** target devices (veth pairs whose peers count and pass) */
   targets: number;
   inject: RcuFault[];
+  /** open the control socket (a path, or true: one in the temp directory); its path goes to stderr */
+  listen?: string | true;
 }
 
 export interface TortureSummary {
@@ -74,6 +76,7 @@ export async function runTorture(o: TortureOptions, out: (s: string) => void): P
   const pick = (n: number): number => Math.floor(rnd() * n);
   /* ifindexes are never reused: room for the targets re-registered during the run */
   const rt = await Runtime.start({ cpus: o.cpus, rcuCheck: true, inject: o.inject, maxDevices: 4096, maxRxQueues: 1024 });
+  if (o.listen !== undefined) process.stderr.write(`control socket: ${(await rt.listen(o.listen === true ? undefined : o.listen)).path}\n`);
   let stopped: Stats | null = null;
   try {
     const obj = await rt.loadObject(example('xdp_torture.ts'));
