@@ -15,7 +15,7 @@
  * each poll. Nothing here allocates, awaits or logs per frame.
  */
 import {
-  FramePool, FM_DATA, FM_FLAGS, FM_INGRESS, FM_LEN, FM_METASIZE, FM_RXQ, FM_WORDS, FRAME_FLAG_HAS_FRAGS, MAX_SKB_FRAGS, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE,
+  FramePool, FM_DATA, FM_INGRESS, FM_LEN, FM_METASIZE, FM_RXQ, FM_WORDS, MAX_SKB_FRAGS, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE,
 } from '../shared/frame-pool.ts';
 import {
   CC_QS, CC_RXQ_SEEN, CC_WORDS, DS_REGISTERED, DS_UP, DT_CAP, DT_CAPLEN, DT_PROG, DT_STATE, DT_TAP, DT_WORDS, G_RXQ_GEN,
@@ -276,7 +276,6 @@ export class Cpu {
     if (this.capBits !== 0) this.capLen = devtab[d + DT_CAPLEN]!;
     const c = this.ctr;
     const row = devRow(ifindex);
-    const meta = this.pool.meta;
     c[CPU_POLLS]++;
     if ((++this.pollSeq & (DROP_NOTE_POLLS - 1)) === 0) this.noteArmed = NOTE_ALL;
     c[row + DEV_RX_PACKETS] += n;
@@ -298,9 +297,8 @@ export class Cpu {
       const capBits = this.capBits;
       for (let i = 0; i < n; i++) {
         const fd = batch[i]!;
-        const m = fd * FM_WORDS;
         /* xdp_get_buff_len(): a multi-buffer frame counts its fragments too */
-        bytes += (meta[m + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) === 0 ? meta[m + FM_LEN]! : this.pool.frameLen(fd);
+        bytes += this.pool.frameLen(fd);
         if (capBits === 0) {
           this.runXdp(progId, fd, ifindex, rxq, row, tapOn);
         } else {

@@ -357,7 +357,7 @@ function xdpFwdCheck(c: Cpu, dev: number, fd: number): number {
   /* xdp_ok_fwd_dev() */
   if ((t[d + DT_STATE]! & (DS_REGISTERED | DS_UP)) !== (DS_REGISTERED | DS_UP)) return -ENETDOWN;
   /* xdp_get_frame_len(): fragments included */
-  const len = (meta[m + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) === 0 ? meta[m + FM_LEN]! : c.pool.frameLen(fd);
+  const len = c.pool.frameLen(fd);
   if (len > t[d + DT_MTU]! + t[d + DT_HARD_HEADER_LEN]! + VLAN_HLEN) return -EMSGSIZE;
   return 0;
 }

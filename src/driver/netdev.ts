@@ -21,7 +21,7 @@ import {
   RQ_CPU, RQ_IFINDEX, RQ_SIZE, RQ_WORDS, rxRingStride, type SharedState,
 } from '../shared/layout.ts';
 import { MpscRing } from '../shared/ring.ts';
-import { FM_FLAGS, FM_LEN, FM_WORDS, FRAME_FLAG_HAS_FRAGS, FramePool } from '../shared/frame-pool.ts';
+import { FramePool } from '../shared/frame-pool.ts';
 import { DEV_TX_BYTES, DEV_TX_PACKETS, DEV_XMIT_CONSUMED, devRow } from '../shared/counters.ts';
 import { EINVAL, ENETDOWN, ENXIO, EOPNOTSUPP } from '../shared/errno.ts';
 import { VLAN_HLEN, XDP_XMIT_FLUSH } from '../shared/uapi.ts';
@@ -126,14 +126,13 @@ export class NetDevices {
     if (nrxq === 0) return -ENXIO;
     const q = this.dev(peer, DT_RXQ_BASE) + (cpu % nrxq);
     const maxLen = this.dev(peer, DT_MTU) + this.dev(peer, DT_HARD_HEADER_LEN) + VLAN_HLEN;
-    const meta = this.pool.meta;
     let ok = 0;
     let bytes = 0;
     const pool = this.pool;
     const lens = this.xmitLens;
     while (ok < n) {
       const fd = frames[from + ok]!;
-      const len = (meta[fd * FM_WORDS + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) === 0 ? meta[fd * FM_WORDS + FM_LEN]! : pool.frameLen(fd);
+      const len = pool.frameLen(fd);
       if (len > maxLen) break;
       bytes += len;
       if (ok < lens.length) lens[ok] = len;
