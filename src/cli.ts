@@ -11,7 +11,8 @@ import { resolve as resolvePath } from 'node:path';
 import { Runtime, type BpfObject, type Device, type Scenario, type Stats } from './runtime.ts';
 import { XDP_ACTION_NAMES, XDP_DROP, XDP_PASS, XDP_TX } from './shared/uapi.ts';
 import { EINVAL, XdpsimError } from './shared/errno.ts';
-import { ControlClient } from './control.ts';
+import { ControlClient, openControlSocket } from './control.ts';
+import { fmt } from './fmt.ts';
 import { MapCmdError, runMapCommand, splitCommands, type MapScene } from './cli-map.ts';
 import { runTorture } from './torture.ts';
 import { RCU_FAULTS, type RcuFault } from './shared/rcu.ts';
@@ -35,6 +36,11 @@ const CAPTURE_OPTS = {
 function captureFrom(v: { capture?: string | undefined; 'capture-count'?: string | undefined }): void {
   captureReq = v.capture === undefined ? null : { file: v.capture, ...(v['capture-count'] !== undefined ? { count: int('capture-count', v['capture-count'], 1, 1e9) } : {}) };
   if (captureReq === null && v['capture-count'] !== undefined) throw new UsageError('--capture-count needs --capture FILE');
+}
+
+/* --listen [--socket PATH]: a control socket at PATH, or at the default path (true); undefined: none */
+function listenOption(v: { listen?: boolean | undefined; socket?: string | undefined }): string | true | undefined {
+  return v.listen || v.socket !== undefined ? (v.socket ?? true) : undefined;
 }
 
 /* start the requested capture on the scenario's ingress device */
@@ -257,8 +263,6 @@ function int(name: string, v: string | undefined, min: number, max: number): num
 
 class UsageError extends Error {}
 
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-
 /** One line of per-second rates from two stats snapshots of a device. */
 function rateLine(t: number, prev: Stats, cur: Stats, dev: string, dt: number): string {
   const p = prev.devices.find((d) => d.name === dev)!;
@@ -339,7 +343,8 @@ async function demo(args: string[], out: Out): Promise<number> {
   const ports = int('ports', v.ports, 1, 16);
   captureFrom(v);
   const rt = await Runtime.start({ cpus });
-  if (v.listen || v.socket !== undefined) process.stderr.write(`control socket: ${(await rt.listen(v.socket)).path}\n`);
+  const listen = listenOption(v);
+  if (listen !== undefined) await openControlSocket(rt, listen);
   try {
     if (v.scenario === 'redirect') return await redirectDemo(rt, out, cpus, seconds, size, flows, ports, v.json!);
     return await demoOn(rt, out, cpus, seconds, size, flows, action, v.json!);
@@ -507,10 +512,11 @@ async function torture(args: string[], out: Out): Promise<number> {
   for (const f of inject) if (!RCU_FAULTS.includes(f)) throw new UsageError(`--inject ${f}: one of ${RCU_FAULTS.join(', ')}`);
   const interval = Number(v.interval);
   if (!(interval >= 0)) throw new UsageError(`--interval ${v.interval}: seconds, 0 for no status lines`);
+  const listen = listenOption(v);
   const o = {
     cpus: int('cpus', v.cpus, 1, 64), durationS: seconds, seed, rate: int('rate', v.rate, 1, 1_000_000),
     intervalS: v.json ? 0 : interval, targets: int('targets', v.targets, 1, 16), inject,
-    ...(v.listen || v.socket !== undefined ? { listen: v.socket ?? (true as const) } : {}),
+    ...(listen !== undefined ? { listen } : {}),
   };
   if (!v.json) out(`xdpsim torture: seed ${seed}, ${o.cpus} CPUs, ${o.targets} targets, ${o.rate} updates/s, ${seconds} s${inject.length ? `, injected: ${inject.join(', ')}` : ''}`);
   const s = await runTorture(o, out);
@@ -564,9 +570,10 @@ async function bench(args: string[], out: Out): Promise<number> {
   const size = v['pkt-size'] === undefined ? undefined : sizeSpec(v['pkt-size']);
   const tracing = v.trace as BenchOptions['tracing'];
   if (!['off', 'errors', 'runtime', 'all'].includes(v.trace!)) throw new UsageError(`--trace ${v.trace}: one of off, errors, runtime, all`);
+  const listen = listenOption(v);
   const o: BenchOptions = {
     ...(captureReq !== null ? { capture: captureReq } : {}),
-    ...(v.listen || v.socket !== undefined ? { listen: v.socket ?? true } : {}),
+    ...(listen !== undefined ? { listen } : {}),
     tracing, ...(v.replay !== undefined ? { replay: v.replay, paced: v.paced!, ...(v.loops !== undefined ? { loops: int('loops', v.loops, 1, 1e9) } : {}) } : {}),
     mode: mode as BenchMode, cpus: int('cpus', v.cpus, 1, 64), duration, interval,
     ...(typeof size === 'number' ? { pktSize: size } : {}), ...(v.flows !== undefined ? { flows: int('flows', v.flows, 1, 1 << 20) } : {}),
@@ -621,7 +628,7 @@ async function run(args: string[], out: Out): Promise<number> {
     if (!(interval >= 0 && interval <= 3600)) throw new UsageError(`--interval ${v.interval}: must be in [0, 3600]`);
     captureFrom(v);
     if (captureReq !== null) throw new UsageError('--capture: a scenario starts its own captures (rt.startCapture)');
-    const listen = v.listen || v.socket !== undefined ? (v.socket ?? true) : undefined;
+    const listen = listenOption(v);
     return await runScenario(out, positionals[0]!, positionals.slice(1), int('cpus', v.cpus, 1, 64), seconds, interval, v.json!, listen);
   }
   if (!v.prog) throw new UsageError('--prog FILE (or a scenario FILE) is required');
@@ -657,11 +664,8 @@ async function runScenario(out: Out, file: string, args: string[], cpus: number,
   if (typeof mod.default !== 'function') throw new UsageError(`${file}: a scenario exports a default async function (rt, ctx)`);
   const scenario = mod.default as Scenario;
   const rt = await Runtime.start({ cpus });
-  if (listen !== undefined) {
-    const c = await rt.listen(listen === true ? undefined : listen);
-    /* the path on a line of its own (stderr with --json, so stdout stays one object) */
-    (json ? (l: string) => process.stderr.write(l + '\n') : out)(`control socket: ${c.path}`);
-  }
+  /* the path on a line of its own (stderr with --json, so stdout stays one object) */
+  if (listen !== undefined) await openControlSocket(rt, listen, json ? undefined : out);
   const ac = new AbortController();
   /* the first signal asks the scenario to end; a second one ends the run now (the runtime still stops cleanly) */
   let forced: (() => void) | null = null;

@@ -33,6 +33,17 @@ export function defaultSocketPath(): string {
   return join(tmpdir(), `xdpsim-${process.pid}.sock`);
 }
 
+/**
+ * The commands' --listen [--socket PATH]: open the runtime's control socket
+ * (at `where`, or the default path for true) and say where, on stderr
+ * unless told otherwise (stdout may be one JSON object).
+ */
+export async function openControlSocket(rt: Runtime, where: string | true, say: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<ControlServer> {
+  const c = await rt.listen(where === true ? undefined : where);
+  say(`control socket: ${c.path}`);
+  return c;
+}
+
 export class ControlServer {
   readonly path: string;
   private readonly server: Server;

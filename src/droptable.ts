@@ -7,6 +7,7 @@
 import type { DropReason } from './shared/counters.ts';
 import { flowString, type DropNote } from './shared/dropnote.ts';
 import type { Stats } from './runtime.ts';
+import { fmt } from './fmt.ts';
 
 export const DROP_MEANING: Record<DropReason, string> = {
   XDP_DROP: 'the program returned XDP_DROP',
@@ -25,7 +26,6 @@ export const DROP_MEANING: Record<DropReason, string> = {
   UNREGISTERED: 'still in an RX ring when its device was deleted',
 };
 
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 export interface DropRow {
   reason: string;

@@ -790,8 +790,12 @@ export class Runtime extends EventEmitter {
 
   /* a capture's devices stop capturing (its count was reached, or it is being stopped) */
   private releaseCapture(c: Capture): void {
-    for (const d of this.devices.values()) if (c.owns(d.ifindex) && !d.deleted) this.registry.setCapture(d.ifindex, 0, 0);
+    this.disarmCapture(c);
     queueMicrotask(() => this.finishCapture(c));
+  }
+
+  private disarmCapture(c: Capture): void {
+    for (const d of this.devices.values()) if (c.owns(d.ifindex) && !d.deleted) this.registry.setCapture(d.ifindex, 0, 0);
   }
 
   private finishCapture(c: Capture): void {
@@ -804,7 +808,7 @@ export class Runtime extends EventEmitter {
   /** Stop a capture: its devices stop copying, what the rings hold is written, the file is closed. */
   async stopCapture(c: Capture): Promise<CaptureResult> {
     if (!this.captures.has(c)) return c.result();
-    for (const d of this.devices.values()) if (c.owns(d.ifindex) && !d.deleted) this.registry.setCapture(d.ifindex, 0, 0);
+    this.disarmCapture(c);
     /* a CPU may be in the middle of a poll that read the old bits: give it one */
     await new Promise((r) => setTimeout(r, 5));
     this.finishCapture(c);

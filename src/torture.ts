@@ -10,6 +10,7 @@
  * Runs on the main thread; the CPUs are the runtime's workers.
  */
 import { fileURLToPath } from 'node:url';
+import { openControlSocket } from './control.ts';
 import { Runtime, type Device, type Stats } from './runtime.ts';
 import { devmapVal } from './maps/devmap.ts';
 import { BPF_EXIST } from './shared/uapi.ts';
@@ -76,7 +77,7 @@ export async function runTorture(o: TortureOptions, out: (s: string) => void): P
   const pick = (n: number): number => Math.floor(rnd() * n);
   /* ifindexes are never reused: room for the targets re-registered during the run */
   const rt = await Runtime.start({ cpus: o.cpus, rcuCheck: true, inject: o.inject, maxDevices: 4096, maxRxQueues: 1024 });
-  if (o.listen !== undefined) process.stderr.write(`control socket: ${(await rt.listen(o.listen === true ? undefined : o.listen)).path}\n`);
+  if (o.listen !== undefined) await openControlSocket(rt, o.listen);
   let stopped: Stats | null = null;
   try {
     const obj = await rt.loadObject(example('xdp_torture.ts'));

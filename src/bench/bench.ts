@@ -19,6 +19,8 @@ import { Runtime, type Device, type Stats } from '../runtime.ts';
 import { DROP_REASONS } from '../shared/counters.ts';
 import { compileTraffic, type TrafficSpec } from '../gen/packets.ts';
 import { dropRows, dropTable, type DropRow } from '../droptable.ts';
+import { fmt } from '../fmt.ts';
+import { openControlSocket } from '../control.ts';
 
 export const BENCH_MODES = ['drop', 'pass', 'tx', 'redirect', 'redirect-map', 'redirect-multi'] as const;
 export type BenchMode = (typeof BENCH_MODES)[number];
@@ -100,7 +102,6 @@ export interface BenchSummary {
 type Out = (s: string) => void;
 
 const PROGS = fileURLToPath(new URL('./xdp_bench.ts', import.meta.url));
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 function progName(mode: BenchMode, op: PacketOp): string {
   const suffix = { 'no-touch': '', 'read-data': '_read', 'parse-ip': '_parse', 'swap-macs': '_swap' }[op];
@@ -186,10 +187,7 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
     await rt.stop();
     throw e;
   }
-  if (o.listen !== undefined) {
-    const c = await rt.listen(o.listen === true ? undefined : o.listen);
-    process.stderr.write(`control socket: ${c.path}\n`);
-  }
+  if (o.listen !== undefined) await openControlSocket(rt, o.listen);
   if (o.capture !== undefined) rt.startCapture([sc.in0], { file: o.capture.file, points: ['entry', 'exit'], ...(o.capture.count !== undefined ? { count: o.capture.count } : {}) });
   const tracing = o.tracing ?? 'off';
   if (tracing !== 'runtime') {
