@@ -10,6 +10,7 @@
  */
 import { compileTraffic, RSS_DEFAULT_KEY, toeplitzHash, type CompiledTraffic, type TrafficSpec } from './packets.ts';
 import type { CaptureFile } from './pcap.ts';
+import { H_ADDR, H_ADDR_LEN, H_L3, H_L4, H_MORE_FRAGS, H_WORDS, hasPorts, walkHeaders } from '../shared/headers.ts';
 import type { ReplayShared } from '../cpu/wiregen.ts';
 
 export const RSS_INDIR_SIZE = 128;
@@ -40,34 +41,15 @@ export function flowsByQueue(tr: CompiledTraffic, nq: number, pinned?: number): 
 
 /** The RSS input of an Ethernet frame: IPv4/IPv6 addresses and TCP/UDP ports, or null (queue 0). */
 export function frameRssHash(b: Uint8Array): number {
-  let o = 12;
-  let et = (b[o]! << 8) | b[o + 1]!;
-  o += 2;
-  while ((et === 0x8100 || et === 0x88a8) && b.length >= o + 4) {
-    et = (b[o + 2]! << 8) | b[o + 3]!;
-    o += 4;
-  }
-  let addrs: Uint8Array;
-  let proto: number;
-  let l4: number;
-  if (et === 0x0800 && b.length >= o + 20) {
-    const ihl = (b[o]! & 15) * 4;
-    proto = b[o + 9]!;
-    addrs = b.subarray(o + 12, o + 20);
-    /* a fragment after the first has no ports: hash addresses only, as RSS does */
-    const frag = ((b[o + 6]! & 0x1f) << 8) | b[o + 7]!;
-    l4 = frag === 0 && (b[o + 6]! & 0x20) === 0 ? o + ihl : -1;
-  } else if (et === 0x86dd && b.length >= o + 40) {
-    proto = b[o + 6]!;
-    addrs = b.subarray(o + 8, o + 40);
-    l4 = o + 40;
-  } else {
-    return 0;
-  }
-  if ((proto === 6 || proto === 17) && l4 > 0 && b.length >= l4 + 4) {
+  const h = new Int32Array(H_WORDS);
+  walkHeaders(b, 0, b.length, h);
+  if (h[H_L3] === 0) return 0;
+  const addrs = b.subarray(h[H_ADDR]!, h[H_ADDR]! + 2 * h[H_ADDR_LEN]!);
+  /* a fragment (even the first) is hashed by its addresses only, as RSS does */
+  if (hasPorts(h, b.length) && h[H_MORE_FRAGS] === 0) {
     const input = new Uint8Array(addrs.length + 4);
     input.set(addrs, 0);
-    input.set(b.subarray(l4, l4 + 4), addrs.length);
+    input.set(b.subarray(h[H_L4]!, h[H_L4]! + 4), addrs.length);
     return toeplitzHash(RSS_DEFAULT_KEY, input);
   }
   return toeplitzHash(RSS_DEFAULT_KEY, addrs);

@@ -18,6 +18,7 @@
  * model (noting is rare: the cost does not matter).
  */
 import { DROP_REASONS } from './counters.ts';
+import { H_ADDR, H_ADDR_LEN, H_L3, H_L4, H_PROTO, H_WORDS, hasPorts, walkHeaders } from './headers.ts';
 
 /** polls between two notes of the same reason on a CPU (a power of two) */
 export const DROP_NOTE_POLLS = 64;
@@ -62,6 +63,7 @@ export interface DropNote {
 export class DropNoteWriter {
   private readonly w: Int32Array;
   private readonly scratch = new Int32Array(N_WORDS);
+  private readonly hdr = new Int32Array(H_WORDS);
 
   constructor(sab: SharedArrayBuffer, private readonly clock: () => number) {
     this.w = new Int32Array(sab, 0, DROP_REASONS.length * N_WORDS);
@@ -76,34 +78,19 @@ export class DropNoteWriter {
     w[N_SPORT] = -1;
     w[N_DPORT] = -1;
     const end = off + len;
-    let p = off + 12;
-    if (p + 2 <= end) {
-      let et = (b[p]! << 8) | b[p + 1]!;
-      p += 2;
-      while ((et === 0x8100 || et === 0x88a8) && p + 4 <= end) {
-        et = (b[p + 2]! << 8) | b[p + 3]!;
-        p += 4;
+    const h = this.hdr;
+    walkHeaders(b, off, end, h);
+    if (h[H_L3] !== 0) {
+      w[N_L3] = h[H_L3]!;
+      w[N_PROTO] = h[H_PROTO]!;
+      const a = h[H_ADDR]!;
+      const words = h[H_ADDR_LEN]! >> 2;
+      for (let i = 0; i < words; i++) {
+        w[N_SRC + i] = be32(b, a + 4 * i);
+        w[N_DST + i] = be32(b, a + 4 * (words + i));
       }
-      let l4 = -1;
-      let proto = 0;
-      if (et === 0x0800 && p + 20 <= end) {
-        w[N_L3] = 4;
-        proto = b[p + 9]!;
-        w[N_SRC] = be32(b, p + 12);
-        w[N_DST] = be32(b, p + 16);
-        const fragOff = ((b[p + 6]! & 0x1f) << 8) | b[p + 7]!;
-        if (fragOff === 0) l4 = p + (b[p]! & 15) * 4;
-      } else if (et === 0x86dd && p + 40 <= end) {
-        w[N_L3] = 6;
-        proto = b[p + 6]!;
-        for (let i = 0; i < 4; i++) {
-          w[N_SRC + i] = be32(b, p + 8 + 4 * i);
-          w[N_DST + i] = be32(b, p + 24 + 4 * i);
-        }
-        l4 = p + 40;
-      }
-      w[N_PROTO] = proto;
-      if ((proto === 6 || proto === 17) && l4 > 0 && l4 + 4 <= end) {
+      if (hasPorts(h, end)) {
+        const l4 = h[H_L4]!;
         w[N_SPORT] = (b[l4]! << 8) | b[l4 + 1]!;
         w[N_DPORT] = (b[l4 + 2]! << 8) | b[l4 + 3]!;
       }
