@@ -210,16 +210,11 @@ export class Cpu {
     const qs = this.queues;
     let work = 0;
     for (let i = 0; i < qs.length; i++) {
-      const n = this.napiPoll(qs[i]!);
-      /* a queue with nothing to poll ran no read side: only a poll that did reports its quiescent state */
-      if (n === 0) continue;
-      work += n;
+      work += this.napiPoll(qs[i]!);
       this.quiescentState();
       /* planted fault: the bulk queues flushed after the quiescent state */
       if (this.faultFlushOutside) this.xdpDoFlush();
     }
-    /* a round with no work still passes one (a CPU spinning for a rate-limited generator must not hold up grace periods) */
-    if (work === 0) this.quiescentState();
     return work;
   }
 
