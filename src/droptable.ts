@@ -24,6 +24,9 @@ export const DROP_MEANING: Record<DropReason, string> = {
   DEVMAP_XMIT_ERR: 'the target\'s ndo_xdp_xmit refused the bulk (peer without XDP program, peer ring full, over MTU): see xdp_devmap_xmit',
   BROADCAST_EMPTY: 'a broadcast redirect found no valid target',
   UNREGISTERED: 'still in an RX ring when its device was deleted',
+  CPUMAP_FULL: 'a cpumap entry\'s queue (qsize) was full when the bulk was flushed to it: see xdp_cpumap_enqueue drops',
+  CPUMAP_PROG_DROP: 'the cpumap entry\'s program returned XDP_DROP or failed to redirect (see xdp_cpumap_kthread xdp_drop)',
+  CPUMAP_PROG_ABORTED: 'the cpumap entry\'s program aborted, threw, or returned XDP_TX or a bad value (xdp_exception)',
 };
 
 

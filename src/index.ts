@@ -11,6 +11,7 @@ export {
 export { MapHandle } from './maps/handle.ts';
 export { MapValue } from './maps/value.ts';
 export { devmapVal } from './maps/devmap.ts';
+export { cpumapVal, CPU_MAP_BULK_SIZE, CPUMAP_BATCH, CPUMAP_QSIZE_MAX } from './maps/cpumap.ts';
 export * from './shared/uapi.ts';
 export * from './shared/errno.ts';
 export { DROP_REASONS, type DropReason } from './shared/counters.ts';

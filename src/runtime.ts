@@ -22,9 +22,9 @@ import {
   CC_BELL, CC_RXQ_SEEN, CC_SLEEPING, CC_STATE, CC_WORDS, CS_STOP, CS_STOPPED, DEFAULT_LIMITS, DEVICE_KIND_NAMES, DS_UP, DT_FEATURES,
   DT_HARD_HEADER_LEN, DT_KIND, DT_MTU, DT_PROG, DT_STATE, createSharedState, makeClock, readExcNote, type RuntimeLimits, type SharedState,
 } from './shared/layout.ts';
-import { FramePool, countFragFramesInUse, countFreeFrames, countFramesInUse } from './shared/frame-pool.ts';
+import { FM_INGRESS, FM_WORDS, FramePool, countFragFramesInUse, countFreeFrames, countFramesInUse } from './shared/frame-pool.ts';
 import {
-  CPU_BAD_FREES, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_PROG_UAF, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_CAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
+  CPU_BAD_FREES, CPU_CPUMAP_ENQ, CPU_CPUMAP_ENQ_DROPS, CPU_CPUMAP_KT_DROP, CPU_CPUMAP_KT_PASS, CPU_CPUMAP_KT_PROCESSED, CPU_CPUMAP_KT_REDIRECT, CPU_CPUMAP_KT_SCHED, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_PROG_UAF, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_CAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
   DEV_COUNTER_NAMES, DEV_FIXED, DROP_REASONS, DR_SHUTDOWN, DR_UNREGISTERED, countDrops, cpuCounters, devRow,
   type DevCounterName, type DropReason,
 } from './shared/counters.ts';
@@ -36,6 +36,7 @@ import { DeviceRegistry, type DeviceInfo, type DeviceOptions } from './driver/re
 import { TrafficSource, type InjectOptions, type InjectResult } from './driver/source.ts';
 import { createMapShared, objName, openMap, type MapShared } from './maps/map.ts';
 import { DevMap, type DevmapControl } from './maps/devmap.ts';
+import { CpuMap } from './maps/cpumap.ts';
 import { RCU_FAULTS, Rcu, type RcuFault, type RcuStats } from './shared/rcu.ts';
 import { MapHandle } from './maps/handle.ts';
 import { isMapDef, isProgDef, type XdpSection } from './cpu/program.ts';
@@ -132,6 +133,8 @@ export interface CpuStats {
   qs_with_pending_bulk: number;
   /** programs run after they were freed (a bug: always 0) */
   prog_use_after_free: number;
+  /** cpumap, as xdp-monitor sums its tracepoints: frames this CPU enqueued towards other CPUs (and of those dropped: queue full), and what its cpumap kthreads did */
+  cpumap: { enqueued: number; enqueue_drops: number; kthread_processed: number; kthread_pass: number; kthread_drop: number; kthread_redirect: number; kthread_sched: number };
   sleeping: boolean;
   /** the message of the last exception a program threw on this CPU ('' if none) */
   last_exception: string;
@@ -144,12 +147,16 @@ export interface Stats {
     injected: number;
     /** frames made by broadcast redirects (clones): they enter like injected ones */
     clones: number;
+    /** frames AF_XDP sockets transmitted (made from their TX descriptors): they enter like injected ones */
+    xsk_tx: number;
     rx_packets: number;
     stack: number;
     xmit_consumed: number;
+    /** frames AF_XDP sockets received (copied into their UMEM): they leave like transmitted ones */
+    xsk_rx: number;
     dropped: number;
     dropReasons: Record<DropReason, number>;
-    /** injected + clones - (stack + xmit_consumed + dropped): frames still in rings or queues */
+    /** injected + clones + xsk_tx - (stack + xmit_consumed + xsk_rx + dropped): frames still in rings or queues */
     in_flight: number;
   };
   /** in_use: frames holding packets; frags: frames holding fragments of multi-buffer packets */
@@ -253,6 +260,7 @@ export class Runtime extends EventEmitter {
   private readonly unloaded = new WeakSet<BpfObject>();
   private progsFreed = 0;
   private readonly devmaps: DevMap[] = [];
+  private readonly cpumaps: CpuMap[] = [];
   private readonly unregistering = new Set<number>();
   private readonly deadCpus = new Set<number>();
   readonly rcu: Rcu;
@@ -391,7 +399,11 @@ export class Runtime extends EventEmitter {
     }
     if (this.faults.length > 0) await Promise.all(this.apis.map((a) => a.setFaults(this.faults)));
     if (this.rcuCheckAtStart) await this.setRcuChecking(true);
-    this.collector = setInterval(() => this.collect(), 10);
+    this.collector = setInterval(() => {
+      this.collect();
+      /* retired cpumap entries: stopped after their grace period, freed once their kthread drained the queue */
+      for (const m of this.cpumaps) m.reclaim();
+    }, 10);
     this.collector.unref();
   }
 
@@ -464,6 +476,9 @@ export class Runtime extends EventEmitter {
     if (m instanceof DevMap) {
       m.bindControl(this.devmapControl);
       this.devmaps.push(m);
+    } else if (m instanceof CpuMap) {
+      m.bindControl({ ...this.devmapControl, wakeCpu: (cpu) => this.devs.ringDoorbell(cpu) });
+      this.cpumaps.push(m);
     }
   }
 
@@ -831,6 +846,11 @@ export class Runtime extends EventEmitter {
     if (this.injecting > 0 || this.generations.size > 0) return false;
     for (let c = 0; c < this.cpus; c++) if (!this.deadCpus.has(c) && Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) === 0) return false;
     for (const d of this.devices.values()) if (!d.deleted) for (const q of d.info.rxq) if (!this.devs.ring(q).empty()) return false;
+    /* a retired cpumap entry is not done until its kthread drained its queue and stopped */
+    for (const m of this.cpumaps) {
+      m.reclaim();
+      if (m.retiring() > 0) return false;
+    }
     return true;
   }
 
@@ -880,11 +900,16 @@ export class Runtime extends EventEmitter {
         gp_violations: b[CPU_GP_VIOLATIONS]!, rcu_checked: b[CPU_RCU_CHECKED]!,
         rcu_pipeline: [0, 1, 2, 3].map((i) => b[CPU_PIPE + i]!), qs_with_pending_bulk: b[CPU_QS_PENDING]!,
         prog_use_after_free: b[CPU_PROG_UAF]!,
+        cpumap: {
+          enqueued: b[CPU_CPUMAP_ENQ]!, enqueue_drops: b[CPU_CPUMAP_ENQ_DROPS]!, kthread_processed: b[CPU_CPUMAP_KT_PROCESSED]!,
+          kthread_pass: b[CPU_CPUMAP_KT_PASS]!, kthread_drop: b[CPU_CPUMAP_KT_DROP]!, kthread_redirect: b[CPU_CPUMAP_KT_REDIRECT]!,
+          kthread_sched: b[CPU_CPUMAP_KT_SCHED]!,
+        },
         sleeping: Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) !== 0,
         last_exception: readExcNote(this.shared.excNote[c]!),
       });
     }
-    const totals = { injected: 0, clones: 0, rx_packets: 0, stack: 0, xmit_consumed: 0, dropped: 0, dropReasons: emptyReasons(), in_flight: 0 };
+    const totals = { injected: 0, clones: 0, xsk_tx: 0, rx_packets: 0, stack: 0, xmit_consumed: 0, xsk_rx: 0, dropped: 0, dropReasons: emptyReasons(), in_flight: 0 };
     const devices: DeviceStats[] = [];
     for (const d of this.devices.values()) {
       const row = devRow(d.ifindex);
@@ -915,13 +940,15 @@ export class Runtime extends EventEmitter {
       });
       totals.injected += sum.injected;
       totals.clones += sum.clones;
+      totals.xsk_tx += sum.xsk_tx;
+      totals.xsk_rx += sum.xsk_rx;
       totals.rx_packets += sum.rx_packets;
       totals.stack += sum.stack;
       totals.xmit_consumed += sum.xmit_consumed;
       totals.dropped += sum.drops;
       for (const r of DROP_REASONS) totals.dropReasons[r] += reasons[r];
     }
-    totals.in_flight = totals.injected + totals.clones - totals.stack - totals.xmit_consumed - totals.dropped;
+    totals.in_flight = totals.injected + totals.clones + totals.xsk_tx - totals.stack - totals.xmit_consumed - totals.xsk_rx - totals.dropped;
     const frames = this.shared.pool.nframes;
     const inUse = countFramesInUse(this.shared.pool);
     const frags = countFragFramesInUse(this.shared.pool);
@@ -984,6 +1011,21 @@ export class Runtime extends EventEmitter {
   /* A closing device frees what its rings still hold: count those frames. */
   private purgeRings(): void {
     for (const d of this.devices.values()) if (!d.deleted) for (const q of d.info.rxq) this.purgeQueue(q, d.ifindex, DR_SHUTDOWN);
+    /* cpumap queues whose kthread stopped with the CPU: the frames count on their receiving device */
+    const batch = new Int32Array(256);
+    const ctr = this.devs.counters;
+    for (const m of this.cpumaps) {
+      for (const r of m.usedRecords()) {
+        for (let n = m.consume(r, batch, batch.length); n > 0; n = m.consume(r, batch, batch.length)) {
+          for (let k = 0; k < n; k++) {
+            countDrops(ctr, devRow(this.pool.meta[batch[k]! * FM_WORDS + FM_INGRESS]!), DR_SHUTDOWN, 1);
+            this.pool.free(batch[k]!);
+          }
+        }
+        m.freeAfterStop(r);
+      }
+    }
+    this.pool.flushReturns();
   }
 
   /* Free every frame left in RX ring q (no CPU polls it any more), as drops of `reason` on the device. */

@@ -36,6 +36,7 @@ import { rcuWakeWriters } from '../shared/rcu.ts';
 import { NetDevices } from '../driver/netdev.ts';
 import { XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, DEV_MAP_BULK_SIZE, XDP_XMIT_FLUSH } from '../shared/uapi.ts';
 import { DevBulk, RedirectInfo, xdpDoRedirect } from './redirect.ts';
+import { CpumapFlushList, CpumapKthreads, cpuMapFlush, cpuMapPending } from './cpumap.ts';
 import { XdpMd, type XdpProgFn } from './program.ts';
 import { GEN_DEV_DOWN, GEN_RUNNING, GEN_STARTING, GEN_STOPPED, type WireGen } from './wiregen.ts';
 
@@ -53,6 +54,9 @@ export class Cpu {
   readonly budget: number;
   readonly ri = new RedirectInfo();
   readonly devBulk: DevBulk;
+  /** cpumap bulk queues waiting for xdp_do_flush(), and the cpumap kthreads bound to this CPU */
+  readonly cpumapFlush = new CpumapFlushList();
+  readonly kthreads: CpumapKthreads;
   /** program id -> function; filled by the control plane's loadObject */
   readonly progs: (XdpProgFn | undefined)[] = [];
   private readonly tap: TapRing;
@@ -114,6 +118,7 @@ export class Cpu {
     this.txCount = new Int32Array(l.maxDevices);
     this.txFlushList = new Int32Array(l.maxDevices);
     this.devBulk = new DevBulk(this, l.maxDevices, l.bulkSize);
+    this.kthreads = new CpumapKthreads(this, l.budget);
     this.txBulk = l.bulkSize;
     this.ctx.src = this.pool;
     this.ctx.frame_sz = l.frameSize;
@@ -159,6 +164,7 @@ export class Cpu {
   hasWork(): boolean {
     const qs = this.queues;
     for (let i = 0; i < qs.length; i++) if (this.devs.ring(qs[i]!).hasWork()) return true;
+    if (this.kthreads.hasWork()) return true;
     return this.genDueInMs() === 0;
   }
 
@@ -215,6 +221,8 @@ export class Cpu {
       /* planted fault: the bulk queues flushed after the quiescent state */
       if (this.faultFlushOutside) this.xdpDoFlush();
     }
+    /* the cpumap kthreads of this CPU, each for at most a NAPI budget, each followed by a quiescent state */
+    work += this.kthreads.run();
     return work;
   }
 
@@ -231,7 +239,7 @@ export class Cpu {
       this.ctr[CPU_RCU_CHECKED] = chk.checked;
       for (let i = 0; i < 4; i++) this.ctr[CPU_PIPE + i] = chk.pipeline[i]!;
       /* everything from lookup to flush happens inside one poll: a bulk queue still pending here would outlive the grace period */
-      if (this.devBulk.pending() !== 0 || this.txFlushLen !== 0) this.ctr[CPU_QS_PENDING]++;
+      if (this.devBulk.pending() !== 0 || this.txFlushLen !== 0 || cpuMapPending(this) !== 0) this.ctr[CPU_QS_PENDING]++;
     }
     this.ri.reset();
     this.reportQs();
@@ -405,7 +413,8 @@ export class Cpu {
     }
   }
 
-  private toStack(fd: number, row: number, ifindex: number, rxq: number, tapOn: boolean): void {
+  /** The frame goes to the stack of `ifindex` (XDP_PASS, no program, a cpumap kthread's skb): counted, copied to the tap if on, freed. */
+  toStack(fd: number, row: number, ifindex: number, rxq: number, tapOn: boolean): void {
     this.ctr[row + DEV_STACK]++;
     if (tapOn) {
       if (!this.tap.put(this.pool, fd, ifindex, rxq, this.cpu)) {
@@ -508,6 +517,7 @@ export class Cpu {
     const list = this.txFlushList;
     /* veth_poll(): xdp_do_flush() first, then its own XDP_TX bulk, whose send carries XDP_XMIT_FLUSH to wake the receiver */
     this.devBulk.flush();
+    if (this.cpumapFlush.len !== 0) cpuMapFlush(this);
     for (let i = 0; i < this.txFlushLen; i++) this.xdpTxFlush(list[i]!, XDP_XMIT_FLUSH);
     this.txFlushLen = 0;
     const c = this.ctr;

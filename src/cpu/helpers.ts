@@ -16,6 +16,8 @@ import type { MapKey } from '../maps/map.ts';
 import type { MapDef, XdpMd } from './program.ts';
 import { RedirectInfo, redirectDevmap, redirectIfindex } from './redirect.ts';
 import { DevMap } from '../maps/devmap.ts';
+import { CpuMap } from '../maps/cpumap.ts';
+import { redirectCpumap } from './cpumap.ts';
 import { XdpsimError } from '../shared/errno.ts';
 import type { PrintkRing } from '../shared/trace.ts';
 
@@ -231,5 +233,6 @@ export function bpfRedirectMap(map: MapDef, key: number, flags: number): number 
   if (dm !== null) return redirectDevmap(state.ri, dm, key, flags);
   const m = bound(map);
   if (m instanceof DevMap) return redirectDevmap(state.ri, m, key, flags);
-  throw new XdpsimError(EINVAL, `bpf_redirect_map on map '${m.shared.name}': the verifier allows only DEVMAP, DEVMAP_HASH, CPUMAP and XSKMAP maps (xdpsim: DEVMAP, DEVMAP_HASH)`);
+  if (m instanceof CpuMap) return redirectCpumap(state.ri, m, key, flags);
+  throw new XdpsimError(EINVAL, `bpf_redirect_map on map '${m.shared.name}': the verifier allows only DEVMAP, DEVMAP_HASH, CPUMAP and XSKMAP maps`);
 }

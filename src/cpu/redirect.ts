@@ -21,7 +21,7 @@
  */
 import { EBADRQC, EINVAL, ENETDOWN, ENOENT, ENOMEM, EMSGSIZE, EOPNOTSUPP } from '../shared/errno.ts';
 import {
-  BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_UNSPEC,
+  BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS, BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_UNSPEC,
   DEV_MAP_BULK_SIZE, NETDEV_XDP_ACT_NDO_XMIT, NETDEV_XDP_ACT_NDO_XMIT_SG, VLAN_HLEN, XDP_ABORTED, XDP_PASS,
   XDP_REDIRECT, XDP_XMIT_FLUSH,
 } from '../shared/uapi.ts';
@@ -32,6 +32,8 @@ import {
 } from '../shared/counters.ts';
 import { TP_XDP_DEVMAP_XMIT, TP_XDP_EXCEPTION, TP_XDP_REDIRECT, TP_XDP_REDIRECT_ERR } from '../shared/trace.ts';
 import { RS_DEAD, type DevMap } from '../maps/devmap.ts';
+import type { CpuMap } from '../maps/cpumap.ts';
+import { cpuMapEnqueue } from './cpumap.ts';
 import type { Cpu } from './cpu.ts';
 
 /** map_id of an ifindex redirect (bpf_redirect): never a real map id */
@@ -113,6 +115,8 @@ export class RedirectInfo {
   dtab: DevMap | null = null;
   /** ri->map: set only for a broadcast */
   map: DevMap | null = null;
+  /** the cpumap of tgtValue (a BPF_MAP_TYPE_CPUMAP target) */
+  cmap: CpuMap | null = null;
   /** the read-side check of this CPU, when it is on */
   check: RcuCheck | null = null;
 
@@ -125,6 +129,7 @@ export class RedirectInfo {
     this.flags = 0;
     this.dtab = null;
     this.map = null;
+    this.cmap = null;
   }
 }
 
@@ -439,6 +444,14 @@ export function xdpDoRedirect(c: Cpu, fd: number, devRx: number, progId: number)
         err = xdpEnqueue(c, toIfindex, fd, devRx, progId2);
       }
       break;
+    case BPF_MAP_TYPE_CPUMAP: {
+      /* cpu_map_enqueue(): xdpf->dev_rx is the receiving device (FM_INGRESS, set by the verdict) */
+      const cmap = ri.cmap!;
+      ri.cmap = null;
+      if (cmap.recGen(fwd) !== ri.tgtGen) c.ctr[CPU_GP_VIOLATIONS]++;
+      err = cpuMapEnqueue(c, cmap, fwd, fd);
+      break;
+    }
     case BPF_MAP_TYPE_UNSPEC:
       if (mapId === INT_MAX) {
         /* bpf_redirect(): dev_get_by_index_rcu() */

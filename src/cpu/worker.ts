@@ -26,6 +26,7 @@ import { PrintkRing, TP_COUNT } from '../shared/trace.ts';
 import { rcuWakeWriters } from '../shared/rcu.ts';
 import { openMap, type MapShared } from '../maps/map.ts';
 import { DevMap } from '../maps/devmap.ts';
+import { CpuMap } from '../maps/cpumap.ts';
 import { Cpu } from './cpu.ts';
 import { setHelperContext } from './helpers.ts';
 import { RcuCheck } from './redirect.ts';
@@ -60,6 +61,8 @@ export const cpuApi = {
         if (s === undefined) throw new Error(`cpu ${cpu}: map '${name}' has no shared instance`);
         v._map = openMap(s);
         v._devmap = v._map instanceof DevMap ? v._map : null;
+        /* the entries of a cpumap for this CPU get their kthread here */
+        if (v._map instanceof CpuMap) core.kthreads.addMap(v._map);
         seen.push(name);
       } else if (isProgDef(v)) {
         const id = progs[name];

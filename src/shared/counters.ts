@@ -25,7 +25,15 @@ export const CPU_PIPE = 10;         /* 10..13: the read-side check's pipeline hi
 export const CPU_QS_PENDING = 14;   /* quiescent states reported with a bulk queue still pending (read-side check) */
 export const CPU_PROG_UAF = 15;     /* a program run after it was freed (a grace-period bug) */
 export const CPU_CAP_LOST = 16;     /* packet capture copies lost to a full capture ring */
-export const CPU_WORDS = 20;
+/* cpumap (the xdp_cpumap_enqueue / xdp_cpumap_kthread tracepoints' numbers, summed) */
+export const CPU_CPUMAP_ENQ = 17;          /* frames this CPU flushed towards cpumap queues (processed) */
+export const CPU_CPUMAP_ENQ_DROPS = 18;    /* of those, dropped: the target's queue was full */
+export const CPU_CPUMAP_KT_PROCESSED = 19; /* frames this CPU's cpumap kthreads took from their queues */
+export const CPU_CPUMAP_KT_PASS = 20;      /* ... that their program passed (frames of an entry without a program go to the stack uncounted here, as in the kernel's stats) */
+export const CPU_CPUMAP_KT_DROP = 21;      /* ... that their program dropped (or aborted, or failed to redirect) */
+export const CPU_CPUMAP_KT_REDIRECT = 22;  /* ... that their program redirected */
+export const CPU_CPUMAP_KT_SCHED = 23;     /* kthread batches that followed a sleep or a reschedule */
+export const CPU_WORDS = 32;
 
 /* per device, per CPU */
 export const DEV_RX_PACKETS = 0;    /* frames polled from the device's RX queues */
@@ -46,7 +54,9 @@ export const DEV_XMIT_CONSUMED = 14; /* frames that left the model on transmit (
 export const DEV_DROPS = 15;        /* all drops: the sum of the reason columns, computed when read (not counted per frame) */
 export const DEV_INJECTED = 16;     /* frames a traffic source put into the device's RX rings */
 export const DEV_CLONES = 17;       /* frames created by broadcast redirects received here (xdpf_clone) */
-export const DEV_FIXED = 18;
+export const DEV_XSK_RX = 18;       /* frames received here that an AF_XDP socket took (copied into its UMEM: they leave the model) */
+export const DEV_XSK_TX = 19;       /* frames AF_XDP sockets bound here transmitted (made from TX descriptors: they enter the model) */
+export const DEV_FIXED = 20;
 
 /*
  * Drop reasons. Where the kernel has an skb drop reason
@@ -69,6 +79,9 @@ export const DROP_REASONS = [
   'DEVMAP_XMIT_ERR',    /* the egress device's ndo_xdp_xmit did not take a redirected frame (egress) */
   'BROADCAST_EMPTY',    /* a broadcast found no valid target: the frame is freed, the redirect succeeds */
   'UNREGISTERED',       /* still in a device's RX ring when the device was unregistered */
+  'CPUMAP_FULL',        /* a cpumap entry's queue (qsize) was full at the flush (counted on the receiving device) */
+  'CPUMAP_PROG_DROP',   /* a cpumap entry's program returned XDP_DROP, or its redirect failed (receiving device) */
+  'CPUMAP_PROG_ABORTED', /* a cpumap program aborted, threw, or returned XDP_TX or a bad value (receiving device) */
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 export const DR_XDP_DROP = 0;
@@ -85,13 +98,16 @@ export const DR_DEVMAP_PROG_ABORTED = 10;
 export const DR_DEVMAP_XMIT_ERR = 11;
 export const DR_BROADCAST_EMPTY = 12;
 export const DR_UNREGISTERED = 13;
+export const DR_CPUMAP_FULL = 14;
+export const DR_CPUMAP_PROG_DROP = 15;
+export const DR_CPUMAP_PROG_ABORTED = 16;
 
 export const DEV_WORDS = DEV_FIXED + DROP_REASONS.length;
 
 export const DEV_COUNTER_NAMES = [
   'rx_packets', 'rx_bytes', 'xdp_aborted', 'xdp_drop', 'xdp_pass', 'xdp_tx', 'xdp_redirect',
   'xdp_invalid', 'xdp_exception', 'stack', 'tx_packets', 'tx_bytes', 'xdp_tx_sent',
-  'xdp_tx_err', 'xmit_consumed', 'drops', 'injected', 'clones',
+  'xdp_tx_err', 'xmit_consumed', 'drops', 'injected', 'clones', 'xsk_rx', 'xsk_tx',
 ] as const;
 export type DevCounterName = (typeof DEV_COUNTER_NAMES)[number];
 

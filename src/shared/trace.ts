@@ -23,7 +23,11 @@ export const TP_XDP_REDIRECT_ERR = 3;
 export const TP_XDP_DEVMAP_XMIT = 4;
 /* xdpsim's own, for what the kernel leaves untraced: every frame freed as a drop (reason, device, length); off by default */
 export const TP_XDPSIM_DROP = 5;
-export const TP_COUNT = 6;
+export const TP_XDP_CPUMAP_ENQUEUE = 6;
+export const TP_XDP_CPUMAP_KTHREAD = 7;
+/* xdpsim's own: a frame an AF_XDP socket refused (err: -ENOBUFS RX ring full, -ENOMEM fill ring empty, -ENOSPC too long, -EINVAL wrong device or queue) */
+export const TP_XDPSIM_XSK_DROP = 8;
+export const TP_COUNT = 9;
 
 /** Field names, in the order of the kernel's TP_STRUCT__entry. */
 export const TP_FIELDS: readonly (readonly string[])[] = [
@@ -33,13 +37,19 @@ export const TP_FIELDS: readonly (readonly string[])[] = [
   ['prog_id', 'act', 'ifindex', 'err', 'to_ifindex', 'map_id', 'map_index'],
   ['from_ifindex', 'act', 'to_ifindex', 'drops', 'sent', 'err'],
   ['ifindex', 'reason', 'len'],
+  ['map_id', 'act', 'cpu', 'drops', 'processed', 'to_cpu'],
+  ['map_id', 'act', 'cpu', 'drops', 'processed', 'sched', 'xdp_pass', 'xdp_drop', 'xdp_redirect'],
+  ['ifindex', 'queue_id', 'xsk', 'err', 'len'],
 ];
-export const TP_NAMES = ['xdp_exception', 'xdp_bulk_tx', 'xdp_redirect', 'xdp_redirect_err', 'xdp_devmap_xmit', 'xdpsim_drop'] as const;
+export const TP_NAMES = [
+  'xdp_exception', 'xdp_bulk_tx', 'xdp_redirect', 'xdp_redirect_err', 'xdp_devmap_xmit', 'xdpsim_drop',
+  'xdp_cpumap_enqueue', 'xdp_cpumap_kthread', 'xdpsim_xsk_drop',
+] as const;
 /** xdpsim's events recorded on the main thread: the end of each RCU grace period (gp, latency_ns); off by default */
 export const MAIN_EVENTS = ['xdpsim_rcu_gp'] as const;
 export type TracepointName = (typeof TP_NAMES)[number];
 
-export const REC_WORDS = 8; /* type + up to 7 fields */
+export const REC_WORDS = 10; /* type + up to 9 fields */
 const HDR = 16;
 
 export function traceRingBytes(size: number): number {
@@ -122,6 +132,13 @@ export class TraceWriter {
     if (o < 0) return;
     const w = this.words;
     w[o + 1] = a; w[o + 2] = b; w[o + 3] = c; w[o + 4] = d; w[o + 5] = e; w[o + 6] = f; w[o + 7] = g;
+    this.commit();
+  }
+  emit9(type: number, a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number): void {
+    const o = this.begin(type);
+    if (o < 0) return;
+    const w = this.words;
+    w[o + 1] = a; w[o + 2] = b; w[o + 3] = c; w[o + 4] = d; w[o + 5] = e; w[o + 6] = f; w[o + 7] = g; w[o + 8] = h; w[o + 9] = i;
     this.commit();
   }
 }

@@ -1,0 +1,503 @@
+/*
+ * BPF_MAP_TYPE_CPUMAP (kernel/bpf/cpumap.c): redirect XDP frames to another
+ * CPU, where the entry's consumer (the kernel's "cpumap/<cpu>/map:<id>"
+ * kthread) runs an optional program on them and hands them to the stack.
+ *
+ * Shared memory (one SharedArrayBuffer, Int32 words):
+ *   header       items, records, an entry-change sequence (H_SEQ)
+ *   slots        max_entries words: record+1 of the entry for that CPU, 0: none
+ *   records      struct bpf_cpu_map_entry: qsize, program id, cpu, state,
+ *                generation, and its queue's indexes (producer side and
+ *                consumer side on separate 64-byte lines)
+ *   queues       one ptr_ring per record, QSIZE_MAX slots each (qsize used)
+ *
+ * The queue is the kernel's ptr_ring, exactly: `qsize` slots, a slot is
+ * empty when it holds 0 (a frame is stored as descriptor+1); a producer
+ * fails (-ENOSPC) when the slot at its index is not empty; the single
+ * consumer zeroes the slots it consumed in batches (ptr_ring's `batch`: 16
+ * slots, or 1 when that is more than half the ring), so a producer can find
+ * the ring full with fewer than qsize frames in it, as in the kernel.
+ *
+ * Concurrency contract:
+ *  - Only user space writes slots and records (update, delete): the control
+ *    plane's instance of the map, one writer. A slot is replaced with
+ *    Atomics.exchange; the old entry is retired, and after a grace period
+ *    (no CPU can still enqueue to it: bulk queues are flushed within a
+ *    poll) it is told to stop (RS_STOPPING, kthread_stop); its consumer
+ *    drains the queue and marks it RS_STOPPED; then the record is freed.
+ *  - Producers (any CPU, at xdp_do_flush or when a bulk queue is full) take
+ *    the record's producer lock (a compare-and-exchange, ptr_ring's
+ *    producer_lock), write slots with Atomics.store and move the producer
+ *    index, which only lock holders touch.
+ *  - The consumer is the CPU named by the entry (kthread_bind): it reads
+ *    slots with Atomics.load and zeroes them with Atomics.store; its head
+ *    and tail are its own.
+ *  - CPUs read slots and record fields with plain loads inside a poll
+ *    (rcu_dereference, as devmap.ts explains).
+ */
+import { E2BIG, EEXIST, EFAULT, EINVAL, ENODEV, ENOENT, ENOMEM, EOVERFLOW, EPERM } from '../shared/errno.ts';
+import { BPF_EXIST, BPF_F_NUMA_NODE, BPF_NOEXIST } from '../shared/uapi.ts';
+import { MapBase, allocShared, mapShared, u32Key } from './common.ts';
+import type { BpfMap, MapKey, MapShared, MapSpecChecked } from './map.ts';
+import type { MapValue } from './value.ts';
+import type { DevmapControl } from './devmap.ts';
+
+/** CPU_MAP_BULK_SIZE: frames a CPU's bulk queue for one entry holds before it is flushed to the entry's queue. */
+export const CPU_MAP_BULK_SIZE = 8;
+/** CPUMAP_BATCH: frames the consumer takes from the queue at a time. */
+export const CPUMAP_BATCH = 8;
+/** The kernel's sanity limit on qsize. */
+export const CPUMAP_QSIZE_MAX = 16384;
+/** NR_CPUS of the kernel xdpsim models (x86_64 distribution configs): max_entries above it is E2BIG. */
+export const NR_CPUS = 8192;
+
+/* header words */
+const H_ITEMS = 0;
+const H_RECORDS = 1;
+const H_SEQ = 2; /* bumped on every change of a slot or a record's state: consumers rebuild their task lists */
+const HDR = 8;
+
+/* record words */
+export const C_QSIZE = 0;
+export const C_PROG = 1;
+export const C_CPU = 2;
+export const C_STATE = 3;
+export const C_GEN = 4;
+export const C_RETIRED = 5;
+export const C_BATCH = 6;
+/* producer side (under the lock) */
+const C_PROD = 16;
+const C_LOCK = 17;
+/* consumer side */
+const C_HEAD = 24;
+const C_TAIL = 25;
+const REC_WORDS = 32;
+
+export const CS_FREE = 0;
+export const CS_LIVE = 1;     /* in the map */
+export const CS_DEAD = 2;     /* out of the map, waiting for a grace period; its consumer still runs */
+export const CS_STOPPING = 3; /* kthread_stop(): the consumer drains the queue and exits */
+export const CS_STOPPED = 4;  /* the consumer is gone: the record can be freed */
+const CPUMAP_POISON = 0x6b6b6b6b;
+
+/** What a cpumap's writer needs: the devmap's control, plus waking a CPU (wake_up_process of the kthread). */
+export interface CpumapControl extends DevmapControl {
+  wakeCpu(cpu: number): void;
+}
+
+export function cpumapAllocCheck(attr: MapSpecChecked, fail: (errno: number, msg: string) => never): void {
+  if (attr.maxEntries === 0) fail(EINVAL, 'max_entries must be > 0');
+  if (attr.keySize !== 4) fail(EINVAL, `key_size ${attr.keySize}: a cpumap key is a u32 CPU number (4)`);
+  if (attr.valueSize !== 4 && attr.valueSize !== 8) {
+    fail(EINVAL, `value_size ${attr.valueSize}: 4 (qsize) or 8 (struct bpf_cpumap_val)`);
+  }
+  if ((attr.mapFlags & ~BPF_F_NUMA_NODE) !== 0) {
+    fail(EINVAL, `map_flags 0x${attr.mapFlags.toString(16)}: a cpumap takes only BPF_F_NUMA_NODE`);
+  }
+  if (attr.maxEntries > NR_CPUS) fail(E2BIG, `max_entries ${attr.maxEntries} > NR_CPUS (${NR_CPUS})`);
+}
+
+/** Records: one per possible entry, plus as many waiting out a grace period or a drain. */
+function recordCount(maxEntries: number, ncpus: number): number {
+  return 4 * Math.min(maxEntries, ncpus) + 8;
+}
+
+export function cpumapAlloc(attr: MapSpecChecked, id: number, ncpus: number, fail: (errno: number, msg: string) => never): MapShared {
+  const nrec = recordCount(attr.maxEntries, ncpus);
+  const words = HDR + attr.maxEntries + nrec * REC_WORDS + nrec * CPUMAP_QSIZE_MAX;
+  const sab = allocShared(4 * words, `cpumap '${attr.name}'`, fail);
+  new Int32Array(sab)[H_RECORDS] = nrec;
+  return mapShared(attr, id, ncpus, [sab]);
+}
+
+export class CpuMap extends MapBase implements BpfMap {
+  readonly a: Int32Array;
+  readonly nrecords: number;
+  readonly slotBase = HDR;
+  readonly recBase: number;
+  readonly ringBase: number;
+  /* the writer's state (the control plane's instance only) */
+  private control: CpumapControl | null = null;
+  why = '';
+  private free: number[] | null = null;
+  private dead: { rec: number; snap: Int32Array }[] = [];
+  private stopping: number[] = [];
+
+  /*
+   * This CPU's bulk queues (struct xdp_bulk_queue, per entry record) and
+   * their flush list: per-thread state of the instance a CPU opened.
+   */
+  readonly bq: Int32Array;
+  readonly bqCount: Int32Array;
+  readonly bqOnList: Int32Array;
+  readonly flushList: Int32Array;
+  flushLen = 0;
+
+  constructor(shared: MapShared) {
+    super(shared);
+    this.a = new Int32Array(shared.buffers[0]!);
+    this.nrecords = this.a[H_RECORDS]!;
+    this.recBase = HDR + this.maxEntries;
+    this.ringBase = this.recBase + this.nrecords * REC_WORDS;
+    this.bq = new Int32Array(this.nrecords * CPU_MAP_BULK_SIZE);
+    this.bqCount = new Int32Array(this.nrecords);
+    this.bqOnList = new Int32Array(this.nrecords);
+    this.flushList = new Int32Array(this.nrecords);
+  }
+
+  get sysValueSize(): number {
+    return this.valueSize;
+  }
+
+  bindControl(c: CpumapControl): void {
+    this.control = c;
+  }
+
+  /* ---------------- the data path ---------------- */
+
+  /** __cpu_map_lookup_elem(): the entry's record, or -1. */
+  lookupRec(key: number): number {
+    if (!(key >= 0 && key < this.maxEntries)) return -1;
+    return this.a[this.slotBase + key]! - 1;
+  }
+  recCpu(rec: number): number {
+    return this.a[this.recBase + rec * REC_WORDS + C_CPU]!;
+  }
+  recProg(rec: number): number {
+    return this.a[this.recBase + rec * REC_WORDS + C_PROG]!;
+  }
+  recGen(rec: number): number {
+    return this.a[this.recBase + rec * REC_WORDS + C_GEN]!;
+  }
+  recState(rec: number): number {
+    return Atomics.load(this.a, this.recBase + rec * REC_WORDS + C_STATE);
+  }
+  recQsize(rec: number): number {
+    return this.a[this.recBase + rec * REC_WORDS + C_QSIZE]!;
+  }
+  /** Entry changes so far: a consumer whose copy differs rebuilds its list of tasks. */
+  seq(): number {
+    return Atomics.load(this.a, H_SEQ);
+  }
+
+  private lock(o: number): void {
+    const a = this.a;
+    if (Atomics.compareExchange(a, o + C_LOCK, 0, 1) === 0) return;
+    for (let spins = 0; ; spins++) {
+      if (a[o + C_LOCK] === 0 && Atomics.compareExchange(a, o + C_LOCK, 0, 1) === 0) return;
+      if (spins > 256) Atomics.wait(a, o + C_LOCK, 1, 0.01);
+    }
+  }
+
+  /**
+   * bq_flush_to_queue()'s ring part: under the producer lock, put
+   * frames[from..from+n) into the record's queue (__ptr_ring_produce);
+   * writes into `drops` (from 0) the frames that did not fit and returns
+   * their number.
+   */
+  produce(rec: number, frames: Int32Array, from: number, n: number, drops: Int32Array): number {
+    const a = this.a;
+    const o = this.recBase + rec * REC_WORDS;
+    const ring = this.ringBase + rec * CPUMAP_QSIZE_MAX;
+    const size = a[o + C_QSIZE]!;
+    let nd = 0;
+    this.lock(o);
+    let p = a[o + C_PROD]!;
+    for (let i = 0; i < n; i++) {
+      const fd = frames[from + i]!;
+      if (size === 0 || Atomics.load(a, ring + p) !== 0) {
+        drops[nd++] = fd;
+        continue;
+      }
+      Atomics.store(a, ring + p, fd + 1);
+      if (++p >= size) p = 0;
+    }
+    a[o + C_PROD] = p;
+    Atomics.store(a, o + C_LOCK, 0);
+    return nd;
+  }
+
+  /** The consumer: is the queue empty (__ptr_ring_empty)? */
+  queueEmpty(rec: number): boolean {
+    const o = this.recBase + rec * REC_WORDS;
+    return Atomics.load(this.a, this.ringBase + rec * CPUMAP_QSIZE_MAX + this.a[o + C_HEAD]!) === 0;
+  }
+
+  /** The consumer: __ptr_ring_consume_batched(): up to max frames into out; returns how many. */
+  consume(rec: number, out: Int32Array, max: number): number {
+    const a = this.a;
+    const o = this.recBase + rec * REC_WORDS;
+    const ring = this.ringBase + rec * CPUMAP_QSIZE_MAX;
+    const size = a[o + C_QSIZE]!;
+    const batch = a[o + C_BATCH]!;
+    let head = a[o + C_HEAD]!;
+    let tail = a[o + C_TAIL]!;
+    let n = 0;
+    while (n < max) {
+      const v = Atomics.load(a, ring + head);
+      if (v === 0) break;
+      out[n++] = v - 1;
+      /* __ptr_ring_discard_one(): zero consumed slots a batch at a time, newest first */
+      head++;
+      if (head - tail >= batch || head >= size) {
+        for (let i = head - 1; i >= tail; i--) Atomics.store(a, ring + i, 0);
+        if (head >= size) head = 0;
+        tail = head;
+      }
+    }
+    a[o + C_HEAD] = head;
+    a[o + C_TAIL] = tail;
+    return n;
+  }
+
+  /** The consumer acknowledges kthread_stop(): it drained the queue and will not touch the record again. */
+  markStopped(rec: number): void {
+    const i = this.recBase + rec * REC_WORDS + C_STATE;
+    Atomics.store(this.a, i, CS_STOPPED);
+    Atomics.add(this.a, H_SEQ, 1);
+    /* a writer out of records may wait for this (allocRec) */
+    Atomics.notify(this.a, i);
+  }
+
+  /** Every record a consumer on `cpu` must serve (live, dead or stopping), into out; returns how many. */
+  tasksOf(cpu: number, out: number[]): number {
+    out.length = 0;
+    for (let r = 0; r < this.nrecords; r++) {
+      const s = this.recState(r);
+      if ((s === CS_LIVE || s === CS_DEAD || s === CS_STOPPING) && this.recCpu(r) === cpu) out.push(r);
+    }
+    return out.length;
+  }
+
+  /* The verifier lets XDP programs use a cpumap only through bpf_redirect_map(). */
+  lookupElem(_key: MapKey, _cpu: number): MapValue | null {
+    throw this.progBug('lookup', 'a cpumap is used through bpf_redirect_map() only (the verifier rejects bpf_map_lookup_elem on it)');
+  }
+  updateElem(_key: MapKey, _value: Uint8Array, _flags: number, _cpu: number): number {
+    throw this.progBug('update', 'a cpumap can only be updated from user space');
+  }
+  deleteElem(_key: MapKey, _cpu: number): number {
+    throw this.progBug('delete', 'a cpumap can only be changed from user space');
+  }
+
+  /* ---------------- user space: the control plane only ---------------- */
+
+  private rec(r: number): number {
+    return this.recBase + r * REC_WORDS;
+  }
+  private err(errno: number, why: string): number {
+    this.why = why;
+    return -errno;
+  }
+
+  /**
+   * Move retired entries along: after a grace period an entry is told to
+   * stop (its consumer drains the queue), and once its consumer stopped
+   * the record is freed (poisoned, its program reference dropped). Called
+   * on every update and by the runtime's housekeeping.
+   */
+  reclaim(): void {
+    const c = this.control;
+    if (c === null) return;
+    if (this.dead.length > 0) {
+      const keep: { rec: number; snap: Int32Array }[] = [];
+      for (const d of this.dead) {
+        if (c.gpExpired(d.snap)) {
+          /* cpu_map_kthread_stop(): kthread_stop() wakes the kthread, which empties the queue and exits */
+          Atomics.store(this.a, this.rec(d.rec) + C_STATE, CS_STOPPING);
+          Atomics.add(this.a, H_SEQ, 1);
+          this.stopping.push(d.rec);
+          c.wakeCpu(this.a[this.rec(d.rec) + C_CPU]!);
+        } else keep.push(d);
+      }
+      this.dead = keep;
+    }
+    if (this.stopping.length > 0) {
+      const keep: number[] = [];
+      for (const r of this.stopping) {
+        if (this.recState(r) === CS_STOPPED) this.freeRec(r);
+        else keep.push(r);
+      }
+      this.stopping = keep;
+    }
+  }
+
+  /** Entries retired but not yet freed (waiting for a grace period or for their consumer to drain). */
+  retiring(): number {
+    return this.dead.length + this.stopping.length;
+  }
+
+  /** Records in use (live, retired, stopping): what the runtime purges and frees after it stopped the CPUs. */
+  usedRecords(): number[] {
+    const out: number[] = [];
+    for (let r = 0; r < this.nrecords; r++) {
+      const s = this.recState(r);
+      if (s !== CS_FREE) out.push(r);
+    }
+    return out;
+  }
+
+  private freeRec(r: number): void {
+    const o = this.rec(r);
+    const a = this.a;
+    const prog = a[o + C_PROG]!;
+    if (prog > 0 && prog !== CPUMAP_POISON) this.control?.progPut(prog);
+    a.fill(0, this.ringBase + r * CPUMAP_QSIZE_MAX, this.ringBase + (r + 1) * CPUMAP_QSIZE_MAX);
+    Atomics.store(a, o + C_PROG, CPUMAP_POISON);
+    Atomics.store(a, o + C_QSIZE, 0);
+    Atomics.store(a, o + C_STATE, CS_FREE);
+    this.free!.push(r);
+  }
+
+  /** The runtime stopped every CPU: free the records whose consumer is gone, after it purged their queues. */
+  freeAfterStop(r: number): void {
+    if (this.free === null) this.initFree();
+    this.freeRec(r);
+  }
+
+  private initFree(): void {
+    this.free = [];
+    for (let r = this.nrecords - 1; r >= 0; r--) if (this.a[this.rec(r) + C_STATE] === CS_FREE) this.free.push(r);
+  }
+
+  private allocRec(): number {
+    if (this.free === null) this.initFree();
+    this.reclaim();
+    if (this.free!.length === 0 && this.control !== null) {
+      /*
+       * Every spare record waits for a grace period or for its kthread to
+       * drain: wait (bounded) for the oldest, as the kernel would simply
+       * have allocated more memory meanwhile.
+       */
+      const end = performance.now() + 2000;
+      while (this.free!.length === 0 && performance.now() < end) {
+        if (this.stopping.length > 0) {
+          const i = this.rec(this.stopping[0]!) + C_STATE;
+          Atomics.wait(this.a, i, CS_STOPPING, Math.max(1, end - performance.now()));
+        } else if (this.dead.length > 0) {
+          this.control.gpWaitBlocking(this.dead[0]!.snap, Math.max(1, end - performance.now()));
+        } else break;
+        this.reclaim();
+      }
+    }
+    const r = this.free!.pop();
+    return r === undefined ? -1 : r;
+  }
+
+  private retire(r: number): void {
+    const c = this.control;
+    Atomics.store(this.a, this.rec(r) + C_RETIRED, c?.gpStarted() ?? 0);
+    Atomics.store(this.a, this.rec(r) + C_STATE, CS_DEAD);
+    Atomics.add(this.a, H_SEQ, 1);
+    this.dead.push({ rec: r, snap: c?.gpSnapshot() ?? new Int32Array(0) });
+  }
+
+  /* cpu_map_update_elem() */
+  sysUpdate(key: MapKey, value: Uint8Array, flags: number): number {
+    this.why = '';
+    const f = this.sysUpdateFlags(flags);
+    if (f < 0) return f;
+    const k = u32Key(key);
+    if (k < 0) return -EINVAL;
+    if (!(value instanceof Uint8Array) || value.length < this.valueSize) return -EFAULT;
+    const dv = new DataView(value.buffer, value.byteOffset, value.length);
+    const qsize = dv.getUint32(0, true);
+    const fd = this.valueSize === 8 ? dv.getInt32(4, true) : 0;
+    if (f > BPF_EXIST) return this.err(EINVAL, `flags ${f}: use BPF_ANY, BPF_NOEXIST or BPF_EXIST`);
+    if (k >= this.maxEntries) return this.err(E2BIG, `key ${k} >= max_entries ${this.maxEntries}`);
+    if (f === BPF_NOEXIST) return this.err(EEXIST, 'flags BPF_NOEXIST: every slot of a CPUMAP exists (empty or not)');
+    if (qsize > CPUMAP_QSIZE_MAX) return this.err(EOVERFLOW, `value: qsize ${qsize} > ${CPUMAP_QSIZE_MAX}`);
+    if (k >= this.ncpus) return this.err(ENODEV, `key ${k}: no such CPU (the runtime has ${this.ncpus})`);
+    let r = -1;
+    if (qsize !== 0) {
+      /* __cpu_map_entry_alloc(): any failure, a bad program included, is -ENOMEM */
+      if (fd > 0) {
+        const sec = this.control?.progSection(fd);
+        if (sec === undefined) return this.err(ENOMEM, `value: bpf_prog.fd ${fd} is not a loaded program (the kernel reports the failed entry allocation as ENOMEM)`);
+        if (sec !== 'xdp/cpumap') return this.err(ENOMEM, `value: program ${fd} is SEC("${sec}"); a cpumap entry takes only SEC("xdp/cpumap") programs (the kernel reports the failed entry allocation as ENOMEM)`);
+      }
+      r = this.allocRec();
+      if (r < 0) return this.err(ENOMEM, 'no free entry record: every spare one waits for a grace period or for its consumer to drain');
+      const o = this.rec(r);
+      const a = this.a;
+      a.fill(0, o + C_PROD, o + REC_WORDS);
+      a[o + C_QSIZE] = qsize;
+      /* ptr_ring_init(): the consumer zeroes a batch of 16 slots (two cache lines of pointers) at a time */
+      a[o + C_BATCH] = 16 > (qsize >>> 1) ? 1 : 16;
+      a[o + C_CPU] = k;
+      a[o + C_PROG] = fd > 0 ? fd : 0;
+      if (fd > 0) this.control?.progGet(fd);
+      Atomics.add(a, o + C_GEN, 1);
+      Atomics.store(a, o + C_STATE, CS_LIVE);
+    }
+    /* __cpu_map_entry_replace() */
+    const old = Atomics.exchange(this.a, this.slotBase + k, r + 1) - 1;
+    Atomics.add(this.a, H_SEQ, 1);
+    if (old >= 0) this.retire(old);
+    if (old < 0 && r >= 0) Atomics.add(this.a, H_ITEMS, 1);
+    if (old >= 0 && r < 0) Atomics.sub(this.a, H_ITEMS, 1);
+    if (r >= 0) this.control?.wakeCpu(k);
+    return 0;
+  }
+
+  /* cpu_map_delete_elem() */
+  sysDelete(key: MapKey): number {
+    this.why = '';
+    if (!this.sysCanWrite) return -EPERM;
+    const k = u32Key(key);
+    if (k < 0) return -EINVAL;
+    if (k >= this.maxEntries) return this.err(EINVAL, `key ${k} >= max_entries ${this.maxEntries}`);
+    const old = Atomics.exchange(this.a, this.slotBase + k, 0) - 1;
+    if (old >= 0) {
+      Atomics.add(this.a, H_SEQ, 1);
+      Atomics.sub(this.a, H_ITEMS, 1);
+      this.retire(old);
+    }
+    return 0;
+  }
+
+  /* cpu_map_lookup_elem(): the entry's value, { qsize, bpf_prog.id } */
+  sysLookup(key: MapKey, out: Uint8Array): number {
+    this.why = '';
+    if (!this.sysCanRead) return -EPERM;
+    const k = u32Key(key);
+    if (k < 0) return -EINVAL;
+    if (!(out instanceof Uint8Array) || out.length < this.valueSize) return -EFAULT;
+    const r = this.lookupRec(k);
+    if (r < 0) return -ENOENT;
+    const dv = new DataView(out.buffer, out.byteOffset, out.length);
+    dv.setUint32(0, this.recQsize(r), true);
+    if (this.valueSize === 8) dv.setUint32(4, this.recProg(r), true);
+    return 0;
+  }
+
+  /* cpu_map_get_next_key(): a walk over indexes */
+  sysGetNextKey(key: MapKey | null, out: Uint8Array): number {
+    if (!this.sysCanRead) return -EPERM;
+    if (!(out instanceof Uint8Array) || out.length < 4) return -EFAULT;
+    let index = 0xffffffff;
+    if (key !== null) {
+      index = u32Key(key);
+      if (index < 0) return -EINVAL;
+    }
+    let next: number;
+    if (index >= this.maxEntries) next = 0;
+    else if (index === this.maxEntries - 1) return -ENOENT;
+    else next = index + 1;
+    new DataView(out.buffer, out.byteOffset, 4).setUint32(0, next, true);
+    return 0;
+  }
+
+  items(): number {
+    return Atomics.load(this.a, H_ITEMS);
+  }
+}
+
+/** struct bpf_cpumap_val as bytes: { qsize, bpf_prog.fd } (xdpsim: the program's id as fd). */
+export function cpumapVal(qsize: number, prog: number | { id: number } | null = null): Uint8Array {
+  const b = new Uint8Array(8);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, qsize >>> 0, true);
+  dv.setInt32(4, prog === null ? 0 : typeof prog === 'number' ? prog : prog.id, true);
+  return b;
+}
