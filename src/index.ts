@@ -2,7 +2,7 @@
  * xdpsim's public API: the runtime (control plane), the program-object
  * vocabulary (defineMap, xdp, helpers), uapi constants and errno values.
  */
-export { Runtime, Device, type Scenario, type ScenarioContext, type TraceFilter, type RuntimeOptions, type BpfObject, type ProgHandle, type AttachOptions, type Stats, type DeviceStats, type CpuStats } from './runtime.ts';
+export { Runtime, Device, XdpSocket, type XskSocketOptions, type Scenario, type ScenarioContext, type TraceFilter, type RuntimeOptions, type BpfObject, type ProgHandle, type AttachOptions, type Stats, type DeviceStats, type CpuStats } from './runtime.ts';
 export { defineMap, xdp, XdpMd, type MapDef, type ProgDef, type XdpSection } from './cpu/program.ts';
 export {
   bpfXdpAdjustHead, bpfXdpAdjustTail, bpfXdpAdjustMeta, bpfKtimeGetNs, bpfGetSmpProcessorId,
@@ -21,3 +21,9 @@ export { buildUdp4, checkUdp4, flowHash, type Udp4Spec } from './driver/packet.t
 export { VETH_RING_SIZE } from './driver/registry.ts';
 export type { InjectOptions, InjectResult } from './driver/source.ts';
 export type { TapPacket } from './shared/tap.ts';
+export { Umem, type UmemOptions, type UmemShared, XDP_UMEM_MIN_CHUNK_SIZE, XSK_UMEM__DEFAULT_FRAME_SIZE } from './xsk/umem.ts';
+export { XskUserRing } from './xsk/ring.ts';
+export {
+  XdpSocketView, XDP_COPY, XDP_ZEROCOPY, XDP_SHARED_UMEM, XDP_USE_NEED_WAKEUP, XDP_USE_SG, XSK_RING_DEFAULT, XSK_TX_BATCH_SIZE,
+  type XskShared, type XdpStatistics,
+} from './xsk/socket.ts';

@@ -30,13 +30,19 @@ import {
 } from './shared/counters.ts';
 import { MAIN_EVENTS, PrintkRing, TP_COUNT, TP_NAMES, TraceReader, traceRingBytes, type TraceEvent, type TracepointName } from './shared/trace.ts';
 import { TapRing, tapRingBytes, type TapPacket } from './shared/tap.ts';
-import { EBUSY, EINVAL, ENODEV, ESRCH, XdpsimError } from './shared/errno.ts';
+import { EBUSY, EINVAL, EOPNOTSUPP, ENODEV, ESRCH, XdpsimError } from './shared/errno.ts';
 import { NetDevices } from './driver/netdev.ts';
 import { DeviceRegistry, type DeviceInfo, type DeviceOptions } from './driver/registry.ts';
 import { TrafficSource, type InjectOptions, type InjectResult } from './driver/source.ts';
 import { createMapShared, objName, openMap, type MapShared } from './maps/map.ts';
 import { DevMap, type DevmapControl } from './maps/devmap.ts';
 import { CpuMap } from './maps/cpumap.ts';
+import { XskMap } from './maps/xskmap.ts';
+import { Umem } from './xsk/umem.ts';
+import {
+  XDP_COPY, XDP_SHARED_UMEM, XDP_USE_NEED_WAKEUP, XDP_USE_SG, XDP_ZEROCOPY, XS_BOUND, XS_CLOSED, XSK_RING_DEFAULT,
+  XW_FLAGS, XW_IFINDEX, XW_QUEUE_ID, XW_RXQ, XW_STATE, XW_WORDS, XdpSocketView, ringShared, type XskShared,
+} from './xsk/socket.ts';
 import { RCU_FAULTS, Rcu, type RcuFault, type RcuStats } from './shared/rcu.ts';
 import { MapHandle } from './maps/handle.ts';
 import { isMapDef, isProgDef, type XdpSection } from './cpu/program.ts';
@@ -200,6 +206,30 @@ export interface ScenarioContext {
 /** A scenario module's default export. */
 export type Scenario = (rt: Runtime, ctx: ScenarioContext) => Promise<void>;
 
+export interface XskSocketOptions {
+  /** the device (object, name or ifindex) and queue to bind */
+  dev: Device | string | number;
+  queueId: number;
+  umem: Umem;
+  /** ring sizes (powers of two; default 2048 as libxdp's); rxSize or txSize 0 leaves that ring out */
+  rxSize?: number;
+  txSize?: number;
+  fillSize?: number;
+  compSize?: number;
+  /** sxdp_flags: XDP_COPY (the only mode here), XDP_USE_NEED_WAKEUP, XDP_USE_SG; XDP_ZEROCOPY is EOPNOTSUPP */
+  bindFlags?: number;
+}
+
+/** An AF_XDP socket bound by the runtime: the user-space view plus close(). Its id is its "fd" (XSKMAP values). */
+export class XdpSocket extends XdpSocketView {
+  constructor(private readonly rt: Runtime, s: XskShared, umem: Umem) {
+    super(s, umem);
+  }
+  close(): Promise<void> {
+    return this.rt.closeXsk(this);
+  }
+}
+
 export class Device {
   /** true once the device was unregistered (its counters stay in stats()) */
   deleted = false;
@@ -261,6 +291,11 @@ export class Runtime extends EventEmitter {
   private progsFreed = 0;
   private readonly devmaps: DevMap[] = [];
   private readonly cpumaps: CpuMap[] = [];
+  private readonly xskmaps: XskMap[] = [];
+  /* AF_XDP sockets by id (ids are never reused), and which (ifindex, queue) each bound */
+  private readonly xsks = new Map<number, XdpSocket>();
+  private readonly xskBound = new Map<string, number>();
+  private nextXskId = 1;
   private readonly unregistering = new Set<number>();
   private readonly deadCpus = new Set<number>();
   readonly rcu: Rcu;
@@ -418,6 +453,81 @@ export class Runtime extends EventEmitter {
     return this.devices.get(this.registry.get(dev).ifindex)!;
   }
 
+  /**
+   * An AF_XDP socket (socket(AF_XDP), XDP_UMEM_REG, the ring sizes, bind):
+   * copy mode, bound to (dev, queueId), with the UMEM's fill and completion
+   * rings and the socket's RX and TX rings (a size of 0 leaves a ring out).
+   * Errors are the kernel's: EINVAL for a ring size that is not a power of
+   * two, no RX and no TX ring, unknown flags, XDP_COPY with XDP_ZEROCOPY, a
+   * queue the device does not have; ENODEV for no such device; EBUSY for a
+   * queue another socket is bound to; EOPNOTSUPP for XDP_ZEROCOPY (veth and
+   * sinks have no zero-copy) and XDP_SHARED_UMEM (not modelled).
+   */
+  async xskSocket(o: XskSocketOptions): Promise<XdpSocket> {
+    this.assertRunning();
+    const fail = (errno: number, msg: string): never => {
+      throw new XdpsimError(errno, `xsk socket: ${msg}`);
+    };
+    const umem = o.umem;
+    if (!(umem instanceof Umem)) fail(EINVAL, 'umem must be a Umem (XDP_UMEM_REG)');
+    const sizes = { fill: o.fillSize ?? XSK_RING_DEFAULT, comp: o.compSize ?? XSK_RING_DEFAULT, rx: o.rxSize ?? XSK_RING_DEFAULT, tx: o.txSize ?? XSK_RING_DEFAULT };
+    /* xsk_init_queue(): setsockopt(XDP_*_RING) */
+    for (const [k, v] of Object.entries(sizes)) {
+      if (k === 'rx' || k === 'tx') if (v === 0) continue;
+      if (!Number.isInteger(v) || v <= 0 || (v & (v - 1)) !== 0 || v > 1 << 24) fail(EINVAL, `${k} ring size ${v}: a power of two is required`);
+    }
+    const flags = o.bindFlags ?? 0;
+    /* xsk_bind() */
+    if (!Number.isInteger(flags) || (flags & ~(XDP_SHARED_UMEM | XDP_COPY | XDP_ZEROCOPY | XDP_USE_NEED_WAKEUP | XDP_USE_SG)) !== 0) fail(EINVAL, `bind flags 0x${flags.toString(16)}: unknown bits`);
+    if (sizes.rx === 0 && sizes.tx === 0) fail(EINVAL, 'neither an RX nor a TX ring');
+    let dev: Device;
+    try {
+      dev = typeof o.dev === 'object' ? o.dev : this.device(o.dev);
+    } catch {
+      return fail(ENODEV, `no device ${String(typeof o.dev === 'object' ? o.dev.name : o.dev)}`);
+    }
+    if (dev.deleted) fail(ENODEV, `device ${dev.name} is gone`);
+    if ((flags & XDP_COPY) !== 0 && (flags & XDP_ZEROCOPY) !== 0) fail(EINVAL, 'XDP_COPY and XDP_ZEROCOPY together');
+    if ((flags & XDP_SHARED_UMEM) !== 0) fail(EOPNOTSUPP, 'XDP_SHARED_UMEM is not modelled by xdpsim: give each socket its own UMEM');
+    const queueId = o.queueId;
+    if (!Number.isInteger(queueId) || queueId < 0 || queueId >= dev.info.rxq.length) fail(EINVAL, `queue_id ${queueId}: ${dev.name} has ${dev.info.rxq.length} queue(s)`);
+    const key = `${dev.ifindex}/${queueId}`;
+    if (this.xskBound.has(key)) fail(EBUSY, `queue ${queueId} of ${dev.name} is bound to socket ${this.xskBound.get(key)} (xsk_get_pool_from_qid)`);
+    if ((flags & XDP_ZEROCOPY) !== 0) fail(EOPNOTSUPP, `${dev.name} (${dev.kind}) has no zero-copy AF_XDP support: use XDP_COPY`);
+    const id = this.nextXskId++;
+    const rxq = dev.info.rxq[queueId]!;
+    const ctl = new SharedArrayBuffer(4 * XW_WORDS);
+    const w = new Int32Array(ctl);
+    w[XW_IFINDEX] = dev.ifindex;
+    w[XW_QUEUE_ID] = queueId;
+    w[XW_RXQ] = rxq;
+    w[XW_FLAGS] = flags;
+    const shared: XskShared = {
+      id, ctl, umem: umem.shared, fill: ringShared(sizes.fill, 'addr'), comp: ringShared(sizes.comp, 'addr'),
+      rx: sizes.rx === 0 ? null : ringShared(sizes.rx, 'desc'), tx: sizes.tx === 0 ? null : ringShared(sizes.tx, 'desc'),
+      cpuctl: this.shared.cpuctl, cpu: this.devs.rxqCpu(rxq),
+    };
+    this.xskBound.set(key, id);
+    const sock = new XdpSocket(this, shared, umem);
+    this.xsks.set(id, sock);
+    await Promise.all(this.apis.map((a) => a.addXsk(shared)));
+    Atomics.store(w, XW_STATE, XS_BOUND);
+    return sock;
+  }
+
+  /** close() of an AF_XDP socket: out of every XSKMAP, unbound, forgotten by the CPUs after a grace period. */
+  async closeXsk(sock: XdpSocket): Promise<void> {
+    const w = new Int32Array(sock.shared.ctl);
+    if (Atomics.load(w, XW_STATE) === XS_CLOSED) return;
+    Atomics.store(w, XW_STATE, XS_CLOSED);
+    for (const m of this.xskmaps) m.removeSock(sock.id);
+    this.xskBound.delete(`${w[XW_IFINDEX]}/${w[XW_QUEUE_ID]}`);
+    if (this.stopping) return;
+    await this.synchronizeRcu();
+    await Promise.all(this.apis.map((a) => a.dropXsk(sock.id)));
+    this.xsks.delete(sock.id);
+  }
+
   listDevices(): Device[] {
     return [...this.devices.values()].filter((d) => !d.deleted);
   }
@@ -476,6 +586,9 @@ export class Runtime extends EventEmitter {
     if (m instanceof DevMap) {
       m.bindControl(this.devmapControl);
       this.devmaps.push(m);
+    } else if (m instanceof XskMap) {
+      m.bindControl({ xskOk: (id) => this.xsks.get(id)?.bound === true });
+      this.xskmaps.push(m);
     } else if (m instanceof CpuMap) {
       m.bindControl({ ...this.devmapControl, wakeCpu: (cpu) => this.devs.ringDoorbell(cpu) });
       this.cpumaps.push(m);

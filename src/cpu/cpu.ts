@@ -37,6 +37,7 @@ import { NetDevices } from '../driver/netdev.ts';
 import { XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, DEV_MAP_BULK_SIZE, XDP_XMIT_FLUSH } from '../shared/uapi.ts';
 import { DevBulk, RedirectInfo, xdpDoRedirect } from './redirect.ts';
 import { CpumapFlushList, CpumapKthreads, cpuMapFlush, cpuMapPending } from './cpumap.ts';
+import { XskTable } from './xsk.ts';
 import { XdpMd, type XdpProgFn } from './program.ts';
 import { GEN_DEV_DOWN, GEN_RUNNING, GEN_STARTING, GEN_STOPPED, type WireGen } from './wiregen.ts';
 
@@ -57,6 +58,8 @@ export class Cpu {
   /** cpumap bulk queues waiting for xdp_do_flush(), and the cpumap kthreads bound to this CPU */
   readonly cpumapFlush = new CpumapFlushList();
   readonly kthreads: CpumapKthreads;
+  /** AF_XDP sockets: every socket by id (XSKMAP targets), the xsk flush list, TX of the sockets of this CPU's queues */
+  readonly xsk: XskTable;
   /** program id -> function; filled by the control plane's loadObject */
   readonly progs: (XdpProgFn | undefined)[] = [];
   private readonly tap: TapRing;
@@ -119,6 +122,7 @@ export class Cpu {
     this.txFlushList = new Int32Array(l.maxDevices);
     this.devBulk = new DevBulk(this, l.maxDevices, l.bulkSize);
     this.kthreads = new CpumapKthreads(this, l.budget);
+    this.xsk = new XskTable(this);
     this.txBulk = l.bulkSize;
     this.ctx.src = this.pool;
     this.ctx.frame_sz = l.frameSize;
@@ -160,11 +164,20 @@ export class Cpu {
     Atomics.store(this.cpuctl, this.cpu * CC_WORDS + CC_RXQ_SEEN, gen);
   }
 
+  /** Changes to the queue table this CPU has seen (its queue list is rebuilt on each). */
+  queueGen(): number {
+    return this.rxqGen;
+  }
+  /** Does this CPU poll global RX queue q? */
+  pollsQueue(q: number): boolean {
+    return this.queues.includes(q);
+  }
+
   /** Any frame waiting on one of this CPU's queues (or due from a generator)? */
   hasWork(): boolean {
     const qs = this.queues;
     for (let i = 0; i < qs.length; i++) if (this.devs.ring(qs[i]!).hasWork()) return true;
-    if (this.kthreads.hasWork()) return true;
+    if (this.kthreads.hasWork() || this.xsk.hasWork()) return true;
     return this.genDueInMs() === 0;
   }
 
@@ -223,6 +236,8 @@ export class Cpu {
     }
     /* the cpumap kthreads of this CPU, each for at most a NAPI budget, each followed by a quiescent state */
     work += this.kthreads.run();
+    /* AF_XDP TX of the sockets bound to this CPU's queues (a batch each, while kicked) */
+    work += this.xsk.txRound();
     return work;
   }
 
@@ -239,7 +254,7 @@ export class Cpu {
       this.ctr[CPU_RCU_CHECKED] = chk.checked;
       for (let i = 0; i < 4; i++) this.ctr[CPU_PIPE + i] = chk.pipeline[i]!;
       /* everything from lookup to flush happens inside one poll: a bulk queue still pending here would outlive the grace period */
-      if (this.devBulk.pending() !== 0 || this.txFlushLen !== 0 || cpuMapPending(this) !== 0) this.ctr[CPU_QS_PENDING]++;
+      if (this.devBulk.pending() !== 0 || this.txFlushLen !== 0 || cpuMapPending(this) !== 0 || this.xsk.pending() !== 0) this.ctr[CPU_QS_PENDING]++;
     }
     this.ri.reset();
     this.reportQs();
@@ -518,6 +533,7 @@ export class Cpu {
     /* veth_poll(): xdp_do_flush() first, then its own XDP_TX bulk, whose send carries XDP_XMIT_FLUSH to wake the receiver */
     this.devBulk.flush();
     if (this.cpumapFlush.len !== 0) cpuMapFlush(this);
+    if (this.xsk.pending() !== 0) this.xsk.flush();
     for (let i = 0; i < this.txFlushLen; i++) this.xdpTxFlush(list[i]!, XDP_XMIT_FLUSH);
     this.txFlushLen = 0;
     const c = this.ctr;

@@ -18,6 +18,8 @@ import { RedirectInfo, redirectDevmap, redirectIfindex } from './redirect.ts';
 import { DevMap } from '../maps/devmap.ts';
 import { CpuMap } from '../maps/cpumap.ts';
 import { redirectCpumap } from './cpumap.ts';
+import { XskMap } from '../maps/xskmap.ts';
+import { redirectXskmap } from './xsk.ts';
 import { XdpsimError } from '../shared/errno.ts';
 import type { PrintkRing } from '../shared/trace.ts';
 
@@ -234,5 +236,6 @@ export function bpfRedirectMap(map: MapDef, key: number, flags: number): number 
   const m = bound(map);
   if (m instanceof DevMap) return redirectDevmap(state.ri, m, key, flags);
   if (m instanceof CpuMap) return redirectCpumap(state.ri, m, key, flags);
+  if (m instanceof XskMap) return redirectXskmap(state.ri, m, key, flags);
   throw new XdpsimError(EINVAL, `bpf_redirect_map on map '${m.shared.name}': the verifier allows only DEVMAP, DEVMAP_HASH, CPUMAP and XSKMAP maps`);
 }

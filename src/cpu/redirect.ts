@@ -21,7 +21,7 @@
  */
 import { EBADRQC, EINVAL, ENETDOWN, ENOENT, ENOMEM, EMSGSIZE, EOPNOTSUPP } from '../shared/errno.ts';
 import {
-  BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS, BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_UNSPEC,
+  BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS, BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_XSKMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_UNSPEC,
   DEV_MAP_BULK_SIZE, NETDEV_XDP_ACT_NDO_XMIT, NETDEV_XDP_ACT_NDO_XMIT_SG, VLAN_HLEN, XDP_ABORTED, XDP_PASS,
   XDP_REDIRECT, XDP_XMIT_FLUSH,
 } from '../shared/uapi.ts';
@@ -452,6 +452,10 @@ export function xdpDoRedirect(c: Cpu, fd: number, devRx: number, progId: number)
       err = cpuMapEnqueue(c, cmap, fwd, fd);
       break;
     }
+    case BPF_MAP_TYPE_XSKMAP:
+      /* __xdp_do_redirect_xsk() -> __xsk_map_redirect() -> xsk_rcv() on the frame's device and queue */
+      err = c.xsk.rcv(fwd, fd, devRx, c.pool.meta[fd * FM_WORDS + FM_RXQ]!);
+      break;
     case BPF_MAP_TYPE_UNSPEC:
       if (mapId === INT_MAX) {
         /* bpf_redirect(): dev_get_by_index_rcu() */

@@ -27,6 +27,7 @@ import { rcuWakeWriters } from '../shared/rcu.ts';
 import { openMap, type MapShared } from '../maps/map.ts';
 import { DevMap } from '../maps/devmap.ts';
 import { CpuMap } from '../maps/cpumap.ts';
+import type { XskShared } from '../xsk/socket.ts';
 import { Cpu } from './cpu.ts';
 import { setHelperContext } from './helpers.ts';
 import { RcuCheck } from './redirect.ts';
@@ -72,6 +73,15 @@ export const cpuApi = {
       }
     }
     return seen;
+  },
+  /** A bound AF_XDP socket: this CPU may deliver to it (XSKMAP) or transmit for it (its queue). */
+  addXsk(s: XskShared): void {
+    core.xsk.add(s);
+    kick();
+  },
+  /** A closed socket whose grace period ended. */
+  dropXsk(id: number): void {
+    core.xsk.drop(id);
   },
   /** Free a program on this CPU (after its grace period). */
   freeProg(id: number): void {

@@ -23,7 +23,7 @@ import {
 import { MpscRing } from '../shared/ring.ts';
 import { FramePool } from '../shared/frame-pool.ts';
 import { DEV_TX_BYTES, DEV_TX_PACKETS, DEV_XMIT_CONSUMED, devRow } from '../shared/counters.ts';
-import { EINVAL, ENETDOWN, ENXIO, EOPNOTSUPP } from '../shared/errno.ts';
+import { EINVAL, EMSGSIZE, ENETDOWN, ENOBUFS, ENXIO, EOPNOTSUPP } from '../shared/errno.ts';
 import { VLAN_HLEN, XDP_XMIT_FLUSH } from '../shared/uapi.ts';
 
 export class NetDevices {
@@ -171,6 +171,43 @@ export class NetDevices {
     c[row + DEV_XMIT_CONSUMED] += n;
     return n;
   }
+
+  /**
+   * A frame sent by the stack (dev_direct_xmit of an AF_XDP socket's TX,
+   * queue `queueId`): veth_xmit() forwards it to the peer's RX queue
+   * queueId % its queues (no XDP program needed: the peer's stack takes
+   * it), if the peer is up, the frame within its MTU and the ring has room;
+   * a sink consumes it. 0 when sent, else a negative errno (the caller
+   * still owns the frame).
+   */
+  stackXmit(ifindex: number, queueId: number, fd: number): number {
+    const len = this.pool.frameLen(fd);
+    switch (this.dev(ifindex, DT_KIND)) {
+      case DK_VETH: {
+        if (!this.isUp(ifindex)) return -ENETDOWN;
+        const peer = this.dev(ifindex, DT_PEER);
+        if (peer === 0 || !this.isUp(peer)) return -ENXIO;
+        const nrxq = this.dev(peer, DT_NRXQ);
+        if (nrxq === 0) return -ENXIO;
+        if (len > this.dev(peer, DT_MTU) + this.dev(peer, DT_HARD_HEADER_LEN) + VLAN_HLEN) return -EMSGSIZE;
+        const q = this.dev(peer, DT_RXQ_BASE) + (queueId % nrxq);
+        this.one[0] = fd;
+        if (this.ring(q).produce(this.one, 0, 1) !== 1) return -ENOBUFS;
+        const c = this.counters;
+        const row = devRow(ifindex);
+        c[row + DEV_TX_PACKETS]++;
+        c[row + DEV_TX_BYTES] += len;
+        this.ringDoorbell(this.rxqCpu(q));
+        return 0;
+      }
+      case DK_SINK:
+        this.one[0] = fd;
+        return this.sinkXmit(ifindex, this.one, 0, 1) === 1 ? 0 : -ENETDOWN;
+      default:
+        return -EOPNOTSUPP;
+    }
+  }
+  private readonly one = new Int32Array(1);
 
   features(ifindex: number): number {
     return this.dev(ifindex, DT_FEATURES);

@@ -22,13 +22,14 @@ import { EINVAL, XdpsimError } from '../shared/errno.ts';
 import {
   BPF_F_RDONLY, BPF_F_WRONLY, BPF_MAP_TYPE_ARENA, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH,
   BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_OBJ_NAME_LEN, BPF_MAP_TYPE_DEVMAP,
-  BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_CPUMAP,
+  BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_XSKMAP,
 } from '../shared/uapi.ts';
 import { ArrayMap, arrayAlloc, arrayAllocCheck } from './array.ts';
 import { isU32 } from './common.ts';
 import { HashMap, htabAlloc, htabAllocCheck } from './hash.ts';
 import { DevMap, devmapAlloc, devmapAllocCheck } from './devmap.ts';
 import { CpuMap, cpumapAlloc, cpumapAllocCheck } from './cpumap.ts';
+import { XskMap, xskmapAlloc, xskmapAllocCheck } from './xskmap.ts';
 import type { MapValue } from './value.ts';
 
 export interface MapSpec {
@@ -153,10 +154,14 @@ export function createMapShared(spec: MapSpec, id: number, ncpus: number): MapSh
       cpumapAllocCheck(attr, fail);
       shared = cpumapAlloc(attr, id, ncpus, fail);
       break;
+    case BPF_MAP_TYPE_XSKMAP:
+      xskmapAllocCheck(attr, fail);
+      shared = xskmapAlloc(attr, id, ncpus, fail);
+      break;
     default:
       if (attr.type === 0 || attr.type > BPF_MAP_TYPE_ARENA) fail(EINVAL, `map_type ${attr.type}: no such map type`);
       return fail(EINVAL, `${mapTypeName(attr.type)} is not supported by createMapShared ` +
-        '(it creates ARRAY, PERCPU_ARRAY, HASH, PERCPU_HASH, DEVMAP, DEVMAP_HASH and CPUMAP)');
+        '(it creates ARRAY, PERCPU_ARRAY, HASH, PERCPU_HASH, DEVMAP, DEVMAP_HASH, CPUMAP and XSKMAP)');
   }
   /* bpf_obj_name_cpy(), after the map is allocated, as in map_create() */
   if (name.length > BPF_OBJ_NAME_LEN - 1) {
@@ -184,6 +189,8 @@ export function openMap(shared: MapShared): BpfMap {
       return new DevMap(shared);
     case BPF_MAP_TYPE_CPUMAP:
       return new CpuMap(shared);
+    case BPF_MAP_TYPE_XSKMAP:
+      return new XskMap(shared);
     default:
       throw new XdpsimError(EINVAL, `map '${shared.name}' (id ${shared.id}): openMap cannot open ${mapTypeName(shared.type)}`);
   }

@@ -82,6 +82,7 @@ export const DROP_REASONS = [
   'CPUMAP_FULL',        /* a cpumap entry's queue (qsize) was full at the flush (counted on the receiving device) */
   'CPUMAP_PROG_DROP',   /* a cpumap entry's program returned XDP_DROP, or its redirect failed (receiving device) */
   'CPUMAP_PROG_ABORTED', /* a cpumap program aborted, threw, or returned XDP_TX or a bad value (receiving device) */
+  'XSK_TX_ERR',         /* an AF_XDP socket's TX descriptor the bound device refused (down, MTU, peer ring full): its address still completes */
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 export const DR_XDP_DROP = 0;
@@ -101,6 +102,7 @@ export const DR_UNREGISTERED = 13;
 export const DR_CPUMAP_FULL = 14;
 export const DR_CPUMAP_PROG_DROP = 15;
 export const DR_CPUMAP_PROG_ABORTED = 16;
+export const DR_XSK_TX_ERR = 17;
 
 export const DEV_WORDS = DEV_FIXED + DROP_REASONS.length;
 
