@@ -17,7 +17,7 @@ import { MapCmdError, runMapCommand, splitCommands, type MapScene } from './cli-
 import { runTorture } from './torture.ts';
 import { RCU_FAULTS, type RcuFault } from './shared/rcu.ts';
 import { DROP_REASONS } from './shared/counters.ts';
-import { BENCH_MODES, PACKET_OPS, runBench, summaryLines, type BenchMode, type BenchOptions, type BenchSummary, type PacketOp } from './bench/bench.ts';
+import { BENCH_MODES, PACKET_OPS, REMOTE_ACTIONS, runBench, summaryLines, type BenchMode, type BenchOptions, type BenchSummary, type PacketOp, type RemoteAction } from './bench/bench.ts';
 import type { SizeSpec } from './gen/packets.ts';
 import { dropRows, dropTable } from './droptable.ts';
 import type { DropNote } from './shared/dropnote.ts';
@@ -86,8 +86,16 @@ With --scenario redirect: in0 runs examples/xdp_redirect_flows.ts, which
 spreads flows over a DEVMAP of --ports egress veths (out0, out1, ...) whose
 peers count and pass; the lines show each egress device's transmit rate.
 
+With --scenario cpumap: in0's program spreads frames over every CPU through
+a CPUMAP whose entries run a cpumap program (XDP_PASS) on the remote CPU,
+which hands them to in0's stack (the bench's redirect-cpu mode). With
+--scenario xsk: in0's program redirects each queue's frames to an AF_XDP
+socket (copy mode) whose consumer thread echoes them back out of in0 with
+the MAC addresses swapped (--xsk-mode rxdrop: gives the chunks back instead).
+
 options:
-  --scenario S    verdict (the default above) | redirect
+  --scenario S    verdict (the default above) | redirect | cpumap | xsk
+  --xsk-mode M    xsk: echo (default) | rxdrop
   --ports N       redirect: egress devices (default 3)
   --cpus N        simulated CPUs (default 2)
   --duration S    seconds of traffic (default 5)
@@ -167,6 +175,13 @@ modes:
   redirect        bpf_redirect() to out0, whose peer outp0 drops
   redirect-map    bpf_redirect_map() through a DEVMAP to out0
   redirect-multi  broadcast through a DEVMAP_HASH to out0..out{ports-1}
+  redirect-cpu    bpf_redirect_map() through a CPUMAP, round robin over the
+                  CPUs; the remote CPU's kthread runs --remote-action and
+                  hands the frames to in0's stack (xmit/s: frames the
+                  kthreads took)
+  redirect-xsk    bpf_redirect_map() through an XSKMAP to an AF_XDP socket
+                  per queue (copy mode), each drained by an rxdrop consumer
+                  thread (xmit/s: frames the sockets received)
 
 options:
   --cpus N          simulated CPUs (default 1)
@@ -191,6 +206,9 @@ options:
   --packet-operation OP  no-touch | read-data | parse-ip | swap-macs (default
                     no-touch; swap-macs for tx), as xdp-bench's -p
   --ports N         redirect-multi: egress devices (default 2)
+  --qsize N         redirect-cpu: the cpumap entries' queue size (default 2048)
+  --remote-action A redirect-cpu: disabled (no cpumap program, default) |
+                    drop | pass
   --seed N          seed of the size sequence (ranges, imix; default 1)
   --no-rcu          no RCU bookkeeping (to measure its cost)
   --trace T         tracepoints: off (default, as a kernel with no tracer
@@ -328,9 +346,22 @@ async function attachFrom(rt: Runtime, dev: Device, arg: string): Promise<void> 
 }
 
 async function demo(args: string[], out: Out): Promise<number> {
-  const { values: v } = parseArgs({ args, options: { ...COMMON, action: { type: 'string', default: 'drop' }, scenario: { type: 'string', default: 'verdict' }, ports: { type: 'string', default: '3' }, listen: { type: 'boolean', default: false }, socket: { type: 'string' } } });
+  const { values: v } = parseArgs({ args, options: { ...COMMON, action: { type: 'string', default: 'drop' }, scenario: { type: 'string', default: 'verdict' }, ports: { type: 'string', default: '3' }, listen: { type: 'boolean', default: false }, socket: { type: 'string' }, 'xsk-mode': { type: 'string', default: 'echo' } } });
   if (v.help) return (out(HELP.demo!), 0);
-  if (v.scenario !== 'verdict' && v.scenario !== 'redirect') throw new UsageError(`--scenario ${v.scenario}: one of verdict, redirect`);
+  if (!['verdict', 'redirect', 'cpumap', 'xsk'].includes(v.scenario!)) throw new UsageError(`--scenario ${v.scenario}: one of verdict, redirect, cpumap, xsk`);
+  if (v.scenario === 'cpumap' || v.scenario === 'xsk') {
+    if (v['xsk-mode'] !== 'echo' && v['xsk-mode'] !== 'rxdrop') throw new UsageError(`--xsk-mode ${v['xsk-mode']}: echo or rxdrop`);
+    captureFrom(v);
+    const listen = listenOption(v);
+    const s = await runBench({
+      mode: v.scenario === 'cpumap' ? 'redirect-cpu' : 'redirect-xsk', cpus: int('cpus', v.cpus, 1, 64), duration: Number(v.duration),
+      pktSize: int('size', v.size, 42, 3520), flows: int('flows', v.flows, 1, 65536), remoteAction: 'pass', xskMode: v['xsk-mode'] as 'echo' | 'rxdrop',
+      ...(captureReq !== null ? { capture: captureReq } : {}), ...(listen !== undefined ? { listen } : {}),
+    }, v.json ? () => {} : out);
+    if (v.json) out(JSON.stringify({ scenario: v.scenario, ...s }));
+    else for (const l of summaryLines(s)) out(l);
+    return s.conserved && s.leaked_frames === 0 ? 0 : 1;
+  }
   const cpus = int('cpus', v.cpus, 1, 64);
   const seconds = Number(v.duration);
   if (!(seconds > 0 && seconds <= 3600)) throw new UsageError(`--duration ${v.duration}: must be in (0, 3600]`);
@@ -553,9 +584,11 @@ async function bench(args: string[], out: Out): Promise<number> {
       'src-port': { type: 'string' }, 'dst-port': { type: 'string' }, 'src-ports': { type: 'string' }, 'dst-ports': { type: 'string' }, extended: { type: 'boolean', short: 'e', default: false },
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false }, ...CAPTURE_OPTS,
       listen: { type: 'boolean', default: false }, socket: { type: 'string' },
+      qsize: { type: 'string', default: '2048' }, 'remote-action': { type: 'string', default: 'disabled' },
     },
   });
   if (v.help) return (out(HELP.bench!), 0);
+  if (!REMOTE_ACTIONS.includes(v['remote-action'] as RemoteAction)) throw new UsageError(`--remote-action ${v['remote-action']}: one of ${REMOTE_ACTIONS.join(', ')}`);
   captureFrom(v);
   const mode = positionals[0];
   if (positionals.length !== 1 || !BENCH_MODES.includes(mode as BenchMode)) throw new UsageError(`MODE: one of ${BENCH_MODES.join(', ')}`);
@@ -579,6 +612,7 @@ async function bench(args: string[], out: Out): Promise<number> {
     ...(typeof size === 'number' ? { pktSize: size } : {}), ...(v.flows !== undefined ? { flows: int('flows', v.flows, 1, 1 << 20) } : {}),
     bulkSize: int('bulk-size', v['bulk-size'], 1, 16), seed: int('seed', v.seed, 0, 2 ** 31 - 1),
     rate: int('rate', v.rate, 0, 1e9), ports: int('ports', v.ports, 1, 32), extended: v.extended!, rcu: !v['no-rcu'],
+    qsize: int('qsize', v.qsize, 1, 16384), remoteAction: v['remote-action'] as RemoteAction,
     traffic: {
       ...(size !== undefined ? { size } : {}), l3: v.l3, l4: v.l4, ...(v.vlan !== undefined ? { vlan: int('vlan', v.vlan, 0, 4095) } : {}),
       ...(v['src-ip'] !== undefined ? { srcIp: v['src-ip'] } : {}), ...(v['dst-ip'] !== undefined ? { dstIp: v['dst-ip'] } : {}),

@@ -15,14 +15,19 @@
  * are not counted as drops.
  */
 import { fileURLToPath } from 'node:url';
-import { Runtime, type Device, type Stats } from '../runtime.ts';
+import { Runtime, type Device, type Stats, type XdpSocket } from '../runtime.ts';
+import { cpumapVal } from '../maps/cpumap.ts';
+import { Umem } from '../xsk/umem.ts';
+import { startXskConsumer, type XskConsumer } from '../xsk/consumer.ts';
 import { DROP_REASONS } from '../shared/counters.ts';
 import { compileTraffic, type TrafficSpec } from '../gen/packets.ts';
 import { dropRows, dropTable, type DropRow } from '../droptable.ts';
 import { fmt } from '../fmt.ts';
 import { openControlSocket } from '../control.ts';
 
-export const BENCH_MODES = ['drop', 'pass', 'tx', 'redirect', 'redirect-map', 'redirect-multi'] as const;
+export const BENCH_MODES = ['drop', 'pass', 'tx', 'redirect', 'redirect-map', 'redirect-multi', 'redirect-cpu', 'redirect-xsk'] as const;
+export const REMOTE_ACTIONS = ['disabled', 'drop', 'pass'] as const;
+export type RemoteAction = (typeof REMOTE_ACTIONS)[number];
 export type BenchMode = (typeof BENCH_MODES)[number];
 export const PACKET_OPS = ['no-touch', 'read-data', 'parse-ip', 'swap-macs'] as const;
 export type PacketOp = (typeof PACKET_OPS)[number];
@@ -48,6 +53,11 @@ export interface BenchOptions {
   rate?: number;
   /** egress devices of redirect-multi (default 2) */
   ports?: number;
+  /** redirect-cpu: the cpumap entries' qsize (default 2048) and program (xdp-bench --remote-action; default disabled: no program, frames go to the stack) */
+  qsize?: number;
+  remoteAction?: RemoteAction;
+  /** redirect-xsk: what each socket's consumer thread does (default rxdrop; echo sends every frame back out of in0) */
+  xskMode?: 'rxdrop' | 'echo';
   /** per-CPU rows (xdp-bench -e) */
   extended?: boolean;
   /** RCU bookkeeping (default on; off only to measure its cost) */
@@ -110,18 +120,20 @@ function progName(mode: BenchMode, op: PacketOp): string {
     case 'redirect': return op === 'swap-macs' ? 'bench_redirect_swap' : 'bench_redirect';
     case 'redirect-map': return op === 'swap-macs' ? 'bench_redirect_map_swap' : 'bench_redirect_map';
     case 'redirect-multi': return 'bench_redirect_multi';
+    case 'redirect-cpu': return 'bench_redirect_cpu';
+    case 'redirect-xsk': return 'bench_redirect_xsk';
   }
 }
 
-interface Scene { in0: Device; outs: Device[]; sinks: Device[] }
+interface Scene { in0: Device; outs: Device[]; sinks: Device[]; consumers: XskConsumer[]; socks: XdpSocket[]; cpumap: boolean }
 
-async function scene(rt: Runtime, mode: BenchMode, op: PacketOp, ports: number): Promise<Scene> {
+async function scene(rt: Runtime, mode: BenchMode, op: PacketOp, ports: number, o: BenchOptions): Promise<Scene> {
   const cpus = rt.cpus;
   const [in0, in0p] = rt.createVeth('in0', 'in0p', { rxQueues: cpus }, { rxQueues: cpus });
   const obj = await rt.loadObject(PROGS);
   const outs: Device[] = [];
   const sinks: Device[] = [];
-  const n = mode === 'redirect-multi' ? ports : mode.startsWith('redirect') ? 1 : 0;
+  const n = mode === 'redirect-multi' ? ports : mode === 'redirect' || mode === 'redirect-map' ? 1 : 0;
   for (let i = 0; i < n; i++) {
     const [o, p] = rt.createVeth(`out${i}`, `outp${i}`, { rxQueues: cpus }, { rxQueues: cpus });
     p.attachXdp(obj.progs.bench_sink_drop!);
@@ -136,8 +148,26 @@ async function scene(rt: Runtime, mode: BenchMode, op: PacketOp, ports: number):
   if (mode === 'redirect') obj.maps.cfg!.update(0, outs[0]!.ifindex);
   if (mode === 'redirect-map') obj.maps.tx_port!.update(0, outs[0]!.ifindex);
   if (mode === 'redirect-multi') outs.forEach((o) => obj.maps.forward_map!.update(o.ifindex, o.ifindex));
+  if (mode === 'redirect-cpu') {
+    const ra = o.remoteAction ?? 'disabled';
+    const prog = ra === 'drop' ? obj.progs.bench_cpumap_drop! : ra === 'pass' ? obj.progs.bench_cpumap_pass! : null;
+    for (let c = 0; c < cpus; c++) obj.maps.cpu_map!.update(c, cpumapVal(o.qsize ?? 2048, prog));
+    obj.maps.cpus_count!.update(0, cpus);
+  }
+  const consumers: XskConsumer[] = [];
+  const socks: XdpSocket[] = [];
+  if (mode === 'redirect-xsk') {
+    /* a socket per queue, each drained by an rxdrop consumer thread (xdpsock -r) */
+    for (let q = 0; q < cpus; q++) {
+      const echo = o.xskMode === 'echo';
+      const s = await rt.xskSocket({ dev: in0, queueId: q, umem: new Umem({ size: 4096 * 4096 }), txSize: echo ? 2048 : 0, rxSize: 2048, fillSize: 4096 });
+      obj.maps.xsks_map!.update(q, s.id);
+      socks.push(s);
+      consumers.push(await startXskConsumer(s.shared, echo ? 'echo' : 'rxdrop'));
+    }
+  }
   in0.attachXdp(obj.progs[progName(mode, op)]!);
-  return { in0, outs, sinks };
+  return { in0, outs, sinks, consumers, socks, cpumap: mode === 'redirect-cpu' };
 }
 
 interface Snap { t: number; rx: number; redirect: number; xmit: number; drop: number; errors: number; perCpu: number[] }
@@ -153,7 +183,12 @@ function snap(s: Stats, sc: Scene, t: number): Snap {
     if (sinkIdx.has(x.ifindex)) continue;
     errors += x.drops - (x.ifindex === d.ifindex ? d.dropReasons.XDP_DROP : 0);
   }
-  return { t, rx: d.rx_packets, redirect: d.xdp_redirect, xmit, drop: d.dropReasons.XDP_DROP, errors, perCpu: d.perCpu.map((p) => p.rx_packets) };
+  /* redirect-cpu: what the remote kthreads took; redirect-xsk: what the sockets received */
+  if (sc.cpumap) xmit = s.cpus.reduce((a, c) => a + c.cpumap.kthread_processed, 0);
+  if (sc.consumers.length > 0) xmit = d.xsk_rx;
+  const drop = d.dropReasons.XDP_DROP + (sc.cpumap ? d.dropReasons.CPUMAP_PROG_DROP : 0);
+  if (sc.cpumap) errors -= d.dropReasons.CPUMAP_PROG_DROP;
+  return { t, rx: d.rx_packets, redirect: d.xdp_redirect, xmit, drop, errors, perCpu: d.perCpu.map((p) => p.rx_packets) };
 }
 
 function row(a: Snap, b: Snap, mode: BenchMode, extended: boolean): string[] {
@@ -182,7 +217,7 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
   const rt = await Runtime.start({ cpus, bulkSize: bulk, rcu: o.rcu ?? true });
   let sc: Scene;
   try {
-    sc = await scene(rt, mode, op, o.ports ?? 2);
+    sc = await scene(rt, mode, op, o.ports ?? 2, o);
   } catch (e) {
     await rt.stop();
     throw e;
@@ -212,8 +247,10 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
     throw e;
   }
   /* xdp-bench's first line */
-  const what = { drop: 'Dropping packets on', pass: 'Passing packets on', tx: 'Hairpinning (XDP_TX) packets on', redirect: 'Redirecting from', 'redirect-map': 'Redirecting from', 'redirect-multi': 'Redirecting from' }[mode];
-  const to = sc.outs.filter((x) => x !== sc.in0).map((x) => `${x.name} (ifindex ${x.ifindex}; driver veth)`).join(', ');
+  const what = { drop: 'Dropping packets on', pass: 'Passing packets on', tx: 'Hairpinning (XDP_TX) packets on', redirect: 'Redirecting from', 'redirect-map': 'Redirecting from', 'redirect-multi': 'Redirecting from', 'redirect-cpu': 'Redirecting from', 'redirect-xsk': 'Redirecting from' }[mode];
+  const to = mode === 'redirect-cpu' ? `CPUs ${Array.from({ length: cpus }, (_, c) => c).join(',')} (cpumap, qsize ${o.qsize ?? 2048}, remote action ${o.remoteAction ?? 'disabled'})`
+    : mode === 'redirect-xsk' ? `AF_XDP sockets on queues ${Array.from({ length: cpus }, (_, c) => c).join(',')} (copy mode, ${o.xskMode ?? 'rxdrop'})`
+    : sc.outs.filter((x) => x !== sc.in0).map((x) => `${x.name} (ifindex ${x.ifindex}; driver veth)`).join(', ');
   if (interval > 0) out(`${what} ${sc.in0.name} (ifindex ${sc.in0.ifindex}; driver veth)${mode.startsWith('redirect') ? ` to ${to}` : ''}`);
   const timer = interval > 0 ? setInterval(() => {
     const cur = snap(rt.stats(), sc, performance.now());
@@ -228,14 +265,15 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
   if (timer) clearInterval(timer);
   const tEnd = performance.now();
   await rt.quiesce(2000);
+  for (const c of sc.consumers) await c.stop();
   const s = await rt.stop();
   const drops = dropRows(s, rt.lastDrops());
   const last = snap(s, sc, tEnd);
   /* the rates are over the generators' own run time (the longest queue) */
   const secs = Math.max(...g.queues.map((q) => q.ms), 1) / 1000;
   const t = s.totals;
-  const framesIn = t.injected + t.clones;
-  const framesOut = t.stack + t.xmit_consumed + t.dropped;
+  const framesIn = t.injected + t.clones + t.xsk_tx;
+  const framesOut = t.stack + t.xmit_consumed + t.xsk_rx + t.dropped;
   const errorsBy: Record<string, number> = {};
   const sinkIdx = new Set(sc.sinks.map((x) => x.ifindex));
   for (const d of s.devices) {

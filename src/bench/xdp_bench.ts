@@ -14,7 +14,7 @@
  * .rodata: a constant per load; here one array lookup per frame).
  */
 import {
-  BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH,
+  BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_XSKMAP,
   XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX, bpfMapLookupElem, bpfRedirect, bpfRedirectMap, defineMap, xdp,
   type XdpMd,
 } from 'xdpsim';
@@ -22,6 +22,9 @@ import {
 export const cfg = defineMap({ type: BPF_MAP_TYPE_ARRAY, keySize: 4, valueSize: 4, maxEntries: 1 });
 export const tx_port = defineMap({ type: BPF_MAP_TYPE_DEVMAP, keySize: 4, valueSize: 4, maxEntries: 1 });
 export const forward_map = defineMap({ type: BPF_MAP_TYPE_DEVMAP_HASH, keySize: 4, valueSize: 4, maxEntries: 8 });
+export const cpu_map = defineMap({ type: BPF_MAP_TYPE_CPUMAP, keySize: 4, valueSize: 8, maxEntries: 64 });
+export const cpus_count = defineMap({ type: BPF_MAP_TYPE_ARRAY, keySize: 4, valueSize: 4, maxEntries: 1 });
+export const xsks_map = defineMap({ type: BPF_MAP_TYPE_XSKMAP, keySize: 4, valueSize: 4, maxEntries: 64 });
 
 const ETH_P_IP = 0x0800;
 const ETH_P_IPV6 = 0x86dd;
@@ -87,6 +90,23 @@ export const bench_redirect_map_swap = xdp((ctx) => (swapMacs(ctx) ? bpfRedirect
 
 /* redirect-multi: broadcast to every device of a DEVMAP_HASH but the ingress one */
 export const bench_redirect_multi = xdp(() => bpfRedirectMap(forward_map, 0, BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS));
+
+/*
+ * redirect-cpu: round robin over the CPUs (xdp-bench's cpumap program with
+ * its per-CPU iterator: each CPU's module instance has its own)
+ */
+let cpuIterator = 0;
+export const bench_redirect_cpu = xdp(() => {
+  const n = bpfMapLookupElem(cpus_count, 0)!.getU32(0);
+  const cpu = cpuIterator++ % n;
+  return bpfRedirectMap(cpu_map, cpu, 0);
+});
+/* --remote-action: the cpumap program on the remote CPU */
+export const bench_cpumap_drop = xdp.cpumap(() => XDP_DROP);
+export const bench_cpumap_pass = xdp.cpumap(() => XDP_PASS);
+
+/* redirect-xsk: to the AF_XDP socket of the frame's queue (xdpsock's program) */
+export const bench_redirect_xsk = xdp((ctx) => bpfRedirectMap(xsks_map, ctx.rx_queue_index, XDP_PASS));
 
 /* the egress side: the target's peer drops what it receives */
 export const bench_sink_drop = xdp(() => XDP_DROP);
