@@ -226,7 +226,9 @@ Attaches to a running xdpsim (xdpsim run SCENARIO --listen, or bench
 --listen, prints its socket's path) and prints, every interval, like
 xdp-monitor: per device the rates of received, redirected and transmitted
 frames and of drops by reason; redirect errors by err value; devmap
-transmits (sent, drops) per target; exceptions. --json: one object per
+transmits (sent, drops) per target; exceptions; per CPU, cpumap enqueues
+(frames, drops: queue full) and cpumap kthreads (frames, and what their
+program did: pass, drop, redirect; sched). --json: one object per
 interval. --count N: stop after N intervals.`,
   dump: `usage: xdpsim dump --socket PATH -i DEVICE [-i DEVICE]... -w FILE [--rx-capture entry,exit,xmit] [-s SNAPLEN] [-c COUNT]
 
@@ -834,16 +836,31 @@ async function monitor(args: string[], out: Out): Promise<number> {
       const redirectErr = [...errs].map(([k, x]) => ({ device: name(k.split(':')[0]!), err: Number(k.split(':')[1]), pps: x / dt }));
       const devmapXmit = [...xmit].map(([k, x]) => ({ device: name(k), sent_pps: x.sent / dt, drops_pps: x.drops / dt }));
       const exceptions = [...exc].map(([k, x]) => ({ device: name(k.split(':')[0]!), act: k.split(':')[1], pps: x / dt }));
+      /* xdp-monitor's cpumap-enqueue and cpumap-kthread lines: per CPU, from the sums of the two tracepoints' fields */
+      const cpumap = cur.cpus.map((cc, i) => {
+        const a = prev.cpus[i]!.cpumap;
+        const b = cc.cpumap;
+        return {
+          cpu: cc.cpu, enqueue_pps: (b.enqueued - a.enqueued) / dt, enqueue_drops_pps: (b.enqueue_drops - a.enqueue_drops) / dt,
+          kthread_pps: (b.kthread_processed - a.kthread_processed) / dt, pass_pps: (b.kthread_pass - a.kthread_pass) / dt,
+          drop_pps: (b.kthread_drop - a.kthread_drop) / dt, redirect_pps: (b.kthread_redirect - a.kthread_redirect) / dt,
+          sched_ps: (b.kthread_sched - a.kthread_sched) / dt,
+        };
+      }).filter((x) => x.enqueue_pps > 0 || x.kthread_pps > 0);
       errs.clear();
       xmit.clear();
       exc.clear();
       if (v.json) {
-        out(JSON.stringify({ t: n + 1, interval_s: dt, devices: rows, redirect_err: redirectErr, devmap_xmit: devmapXmit, exceptions }));
+        out(JSON.stringify({ t: n + 1, interval_s: dt, devices: rows, redirect_err: redirectErr, devmap_xmit: devmapXmit, exceptions, cpumap }));
       } else {
         out(`[${n + 1}] ${rows.map((r) => `${r.device}: rx ${fmt(r.rx_pps)}/s redirect ${fmt(r.redirect_pps)}/s tx ${fmt(r.tx_pps)}/s${Object.keys(r.drops_pps).length ? ` drops ${Object.entries(r.drops_pps).map(([k, x]) => `${k} ${fmt(x as number)}/s`).join(' ')}` : ''}`).join('  |  ') || 'idle'}`);
         for (const e of redirectErr) out(`    redirect_err  ${e.device}  err ${e.err}  ${fmt(e.pps)}/s`);
         for (const x of devmapXmit) out(`    devmap_xmit   ${x.device}  sent ${fmt(x.sent_pps)}/s  drops ${fmt(x.drops_pps)}/s`);
         for (const e of exceptions) out(`    exception     ${e.device}  ${e.act}  ${fmt(e.pps)}/s`);
+        for (const x of cpumap) {
+          if (x.enqueue_pps > 0) out(`    cpumap_enqueue  cpu ${x.cpu}  ${fmt(x.enqueue_pps)}/s  drops ${fmt(x.enqueue_drops_pps)}/s`);
+          if (x.kthread_pps > 0) out(`    cpumap_kthread  cpu ${x.cpu}  ${fmt(x.kthread_pps)}/s  pass ${fmt(x.pass_pps)}/s  drop ${fmt(x.drop_pps)}/s  redirect ${fmt(x.redirect_pps)}/s  sched ${fmt(x.sched_ps)}/s`);
+        }
       }
       prev = cur;
       prevT = now;

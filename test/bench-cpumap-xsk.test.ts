@@ -45,3 +45,28 @@ test('demo --scenario cpumap and xsk', () => {
     assert.ok(j.frames_in > 0);
   }
 });
+
+test('xdpsim monitor shows cpumap enqueues and kthreads of a running xdpsim', async () => {
+  const { spawn } = await import('node:child_process');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const sock = join(mkdtempSync(join(tmpdir(), 'xdpsim-mon-')), 'x.sock');
+  const child = spawn(process.execPath, [BIN, 'demo', '--scenario', 'cpumap', '--cpus', '2', '--duration', '6', '--listen', '--socket', sock], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((res) => child.on('exit', () => res()));
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  try {
+    const t0 = performance.now();
+    while (!err.includes(sock) && performance.now() - t0 < 20000) await new Promise((r) => setTimeout(r, 50));
+    const r = spawnSync(process.execPath, [BIN, 'monitor', '--socket', sock, '--count', '1', '--interval', '0.5', '--json'], { encoding: 'utf8', timeout: 30000 });
+    assert.equal(r.status, 0, r.stderr + err);
+    const j = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    const cpus = (j.cpumap as Array<{ cpu: number; enqueue_pps: number; kthread_pps: number; pass_pps: number }>);
+    assert.deepEqual(cpus.map((c) => c.cpu), [0, 1]);
+    assert.ok(cpus.every((c) => c.enqueue_pps > 1000 && c.kthread_pps > 1000 && c.pass_pps > 1000), r.stdout);
+  } finally {
+    child.kill('SIGINT');
+    await exited;
+  }
+});
