@@ -9,7 +9,7 @@ import {
 import {
   BPF_ANY, BPF_EXIST, BPF_F_INNER_MAP, BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_NUMA_NODE,
   BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY, BPF_F_RDONLY_PROG, BPF_F_WRONLY, BPF_F_WRONLY_PROG, BPF_F_ZERO_SEED,
-  BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_CPUMAP, BPF_NOEXIST,
+  BPF_MAP_TYPE_ARRAY, BPF_NOEXIST,
 } from '../src/shared/uapi.ts';
 import { createMapShared, openMap, type MapSpec } from '../src/maps/map.ts';
 import { MapHandle } from '../src/maps/handle.ts';
@@ -52,7 +52,7 @@ test('create: map_flags an array accepts and refuses', () => {
 });
 
 test('create: map types and names', () => {
-  throwsErrno(() => mk({ type: BPF_MAP_TYPE_CPUMAP }), EINVAL, /BPF_MAP_TYPE_CPUMAP is not supported by createMapShared/);
+  throwsErrno(() => mk({ type: 11 }), EINVAL, /BPF_MAP_TYPE_LPM_TRIE is not supported by createMapShared/);
   throwsErrno(() => mk({ type: 99 }), EINVAL, /map_type 99: no such map type/);
   throwsErrno(() => mk({ type: 0 }), EINVAL, /no such map type/);
   assert.equal(mk({ name: 'abcdefghijklmno' }).shared.name, 'abcdefghijklmno');
