@@ -184,6 +184,19 @@ export const CASES: CaseSpec[] = [
     ingress: 'in0', frames: [{ size: 64 }, { size: 64 }], dump: REDIRECT_MAPS,
   },
   {
+    name: 'broadcast-mtu',
+    title: 'a broadcast skips, silently, an entry whose MTU the frame exceeds',
+    source: 'redirect',
+    veths: [IN, OUT0, { ...OUT1, mtu: 500 }],
+    attach: { in0: 'xdp_redir', out0p: 'xdp_peer', out1p: 'xdp_peer' },
+    cfg: cfg(MODE_TX, 0, BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS),
+    updates: [
+      { map: 'tx', key: 0, value: dev('out0') },
+      { map: 'tx', key: 1, value: dev('out1') },
+    ],
+    ingress: 'in0', frames: [{ size: 518 }, { size: 519 }, { size: 1000 }], dump: REDIRECT_MAPS,
+  },
+  {
     name: 'broadcast-empty',
     title: 'BPF_F_BROADCAST on an empty DEVMAP: XDP_REDIRECT, and the frame goes nowhere',
     source: 'redirect',
@@ -200,6 +213,16 @@ export const CASES: CaseSpec[] = [
     attach: { in0: 'xdp_redir', out0p: 'xdp_peer' },
     cfg: cfg(MODE_TX, 1),
     updates: [{ map: 'tx', key: 1, value: dev('out0') }],
+    ingress: 'in0', frames: THREE, dump: REDIRECT_MAPS,
+  },
+  {
+    name: 'devmap-redirect-to-ingress',
+    title: 'bpf_redirect_map back out of the ingress device (to its peer, which passes)',
+    source: 'redirect',
+    veths: [IN],
+    attach: { in0: 'xdp_redir', in0p: 'xdp_peer' },
+    cfg: cfg(MODE_TX, 0),
+    updates: [{ map: 'tx', key: 0, value: dev('in0') }],
     ingress: 'in0', frames: THREE, dump: REDIRECT_MAPS,
   },
   {
