@@ -136,6 +136,10 @@ export function openBpfObject(bytes: Uint8Array, name: string): BpfObjectSpec {
     if (btf === null) fail("section '.maps': the object has no .BTF section, so its maps have no definitions (compile with -g)");
     const defs = wrap(() => parseBtfMapDefs(btf!));
     for (const d of defs) {
+      /* clang leaves the offsets of a DATASEC's variables at 0: libbpf takes them from the symbols (btf_fixup_datasec) */
+      const sym = elf.symbols.find((y) => y.shndx === mapsSec.index && y.name === d.name);
+      if (sym === undefined) fail(`section '.maps': map '${d.name}' has no symbol`);
+      d.offset = sym!.value;
       const miss = (f: string): never => fail(`section '.maps': map '${d.name}': ${f} is not set`);
       if (d.type === undefined) miss('type');
       if (d.maxEntries === undefined) miss('max_entries');
