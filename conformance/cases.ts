@@ -226,6 +226,16 @@ export const CASES: CaseSpec[] = [
     ingress: 'in0', frames: THREE, dump: REDIRECT_MAPS,
   },
   {
+    name: 'exclude-ingress-unicast',
+    title: 'BPF_F_EXCLUDE_INGRESS without BPF_F_BROADCAST: an ordinary redirect, here to the ingress device itself',
+    source: 'redirect',
+    veths: [IN, OUT0],
+    attach: { in0: 'xdp_redir', in0p: 'xdp_peer', out0p: 'xdp_peer' },
+    cfg: cfg(MODE_TX, 0, BPF_F_EXCLUDE_INGRESS),
+    updates: [{ map: 'tx', key: 0, value: dev('in0') }, { map: 'tx', key: 1, value: dev('out0') }],
+    ingress: 'in0', frames: [{ size: 64 }, { size: 64 }], dump: REDIRECT_MAPS,
+  },
+  {
     name: 'devmap-hash-redirect',
     title: 'bpf_redirect_map through a DEVMAP_HASH (keys are not indexes)',
     source: 'redirect',
@@ -441,6 +451,15 @@ export const CASES: CaseSpec[] = [
     veths: [IN],
     attach: { in0: 'xdp_adjust' },
     ingress: 'in0', frames: [...ports(64, 1006, 1007, 1008), ...ports(1514, 1009, 1010, 1011)],
+    dump: ['verdicts', 'results'],
+  },
+  {
+    name: 'adjust-meta',
+    title: 'bpf_xdp_adjust_meta: 4-byte multiples (-EACCES), not below the xdp_frame (-EINVAL), metadata takes headroom',
+    source: 'adjust',
+    veths: [IN],
+    attach: { in0: 'xdp_adjust' },
+    ingress: 'in0', frames: ports(64, 1012, 1013, 1014, 1015),
     dump: ['verdicts', 'results'],
   },
   {

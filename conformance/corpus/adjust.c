@@ -11,6 +11,10 @@
  *   6 tail -4                      7 tail -(len - 14)
  *   8 tail -(len - 13)             9 tail +2006 (a 1514-byte frame: its whole page)
  *  10 tail +2007                  11 tail +16
+ *  12 meta -4                     13 meta -6 (not a multiple of 4)
+ *  14 meta -220 (below the xdp_frame)
+ *  15 meta -32, then head -185 (the metadata takes headroom too); results[15]
+ *     is the second call's
  */
 #include "common.h"
 
@@ -62,6 +66,14 @@ int xdp_adjust(struct xdp_md *ctx)
 	case 9: r = bpf_xdp_adjust_tail(ctx, 2006); break;
 	case 10: r = bpf_xdp_adjust_tail(ctx, 2007); break;
 	case 11: r = bpf_xdp_adjust_tail(ctx, 16); break;
+	case 12: r = bpf_xdp_adjust_meta(ctx, -4); break;
+	case 13: r = bpf_xdp_adjust_meta(ctx, -6); break;
+	case 14: r = bpf_xdp_adjust_meta(ctx, -220); break;
+	case 15:
+		r = bpf_xdp_adjust_meta(ctx, -32);
+		if (r == 0)
+			r = bpf_xdp_adjust_head(ctx, -185);
+		break;
 	}
 	slot = bpf_map_lookup_elem(&results, &op);
 	if (slot)

@@ -1,5 +1,7 @@
 /* Twin of ../adjust.c. */
-import { BPF_MAP_TYPE_ARRAY, XDP_PASS, bpfMapLookupElem, bpfXdpAdjustHead, bpfXdpAdjustTail, defineMap, xdp } from 'xdpsim';
+import {
+  BPF_MAP_TYPE_ARRAY, XDP_PASS, bpfMapLookupElem, bpfXdpAdjustHead, bpfXdpAdjustMeta, bpfXdpAdjustTail, defineMap, xdp,
+} from 'xdpsim';
 import { countIn, peerProg, udpSport, verdictMap } from './common.ts';
 
 export const verdicts = verdictMap();
@@ -41,6 +43,13 @@ export const xdp_adjust = xdp((ctx) => {
     case 9: r = bpfXdpAdjustTail(ctx, 2006); break;
     case 10: r = bpfXdpAdjustTail(ctx, 2007); break;
     case 11: r = bpfXdpAdjustTail(ctx, 16); break;
+    case 12: r = bpfXdpAdjustMeta(ctx, -4); break;
+    case 13: r = bpfXdpAdjustMeta(ctx, -6); break;
+    case 14: r = bpfXdpAdjustMeta(ctx, -220); break;
+    case 15:
+      r = bpfXdpAdjustMeta(ctx, -32);
+      if (r === 0) r = bpfXdpAdjustHead(ctx, -185);
+      break;
   }
   const slot = bpfMapLookupElem(results, op);
   if (slot) slot.view.setBigInt64(0, BigInt(r), true);
