@@ -31,6 +31,7 @@ import { setHelperContext } from './helpers.ts';
 import { RcuCheck } from './redirect.ts';
 import { isMapDef, isProgDef } from './program.ts';
 import { WireGen, type GenPlan } from './wiregen.ts';
+import { bindBpfPrograms, bindMapDefs, type PreparedObject } from '../bpf/load.ts';
 
 export interface WorkerInit {
   cpu: number;
@@ -69,6 +70,16 @@ export const cpuApi = {
       }
     }
     return seen;
+  },
+  /** Build a clang-compiled object's programs (src/bpf) on this CPU's view of its maps. */
+  loadBpfObject(obj: PreparedObject, maps: MapShared[], progs: Record<string, number>): string[] {
+    const fns = bindBpfPrograms(obj, bindMapDefs(obj, maps.map((s) => openMap(s))));
+    for (const [name, fn] of Object.entries(fns)) {
+      const id = progs[name];
+      if (id === undefined) throw new Error(`cpu ${cpu}: program '${name}' has no id`);
+      core.progs[id] = fn;
+    }
+    return Object.keys(fns);
   },
   /** Free a program on this CPU (after its grace period). */
   freeProg(id: number): void {
