@@ -80,6 +80,32 @@ export function prepareBpfObject(bytes: Uint8Array, name: string): PreparedObjec
   }
 }
 
+/*
+ * A PreparedObject from raw instructions (tests, tools): one program
+ * `name` of section 'xdp' whose functions start at `funcs` (0 first), with
+ * the given maps (ld_imm64 refers to them by index: BPF_PSEUDO_MAP_IDX,
+ * BPF_PSEUDO_MAP_IDX_VALUE).
+ */
+export function prepareInsns(insns: Uint8Array, o: { name?: string; maps?: BpfMapSpec[]; funcs?: number[]; license?: string } = {}): PreparedObject {
+  const name = o.name ?? 'prog';
+  const n = insns.length / 8;
+  const starts = o.funcs ?? [0];
+  const prog = {
+    name, secName: 'xdp', section: 'xdp' as const, insns, origin: Array.from({ length: n }, (_, i) => `xdp+${i}`),
+    funcs: starts.map((s, k) => ({ start: s, name: k === 0 ? name : `f${s}` })),
+  };
+  const maps = o.maps ?? [];
+  const license = o.license ?? 'GPL';
+  try {
+    const js = translate({ prog, maps, license });
+    new Function('S', js);
+    return { name, license, maps, progs: [{ name, section: 'xdp', secName: 'xdp', js, origin: prog.origin, insnCount: n }] };
+  } catch (e) {
+    if (e instanceof BpfLoadError) throw new XdpsimError(EINVAL, e.message);
+    throw e;
+  }
+}
+
 /** Read and prepare the object at `path` (libbpf's object name: the base name up to its first '.'). */
 export function prepareBpfObjectFile(path: string): PreparedObject {
   return prepareBpfObject(readFileSync(path), objectName(path));
@@ -169,8 +195,9 @@ export class BpfTestRun {
   private readonly ri = new RedirectInfo();
   private readonly cpu: number;
 
-  constructor(source: string | Uint8Array, o: { cpus?: number; cpu?: number; name?: string } = {}) {
-    this.obj = typeof source === 'string' ? prepareBpfObjectFile(source) : prepareBpfObject(source, o.name ?? 'test');
+  constructor(source: string | Uint8Array | PreparedObject, o: { cpus?: number; cpu?: number; name?: string } = {}) {
+    this.obj = typeof source === 'string' ? prepareBpfObjectFile(source)
+      : source instanceof Uint8Array ? prepareBpfObject(source, o.name ?? 'test') : source;
     const ncpus = o.cpus ?? 1;
     this.cpu = o.cpu ?? 0;
     let id = 1;
