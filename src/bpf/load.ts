@@ -124,7 +124,7 @@ export function createBpfMaps(obj: PreparedObject, nextId: () => number, ncpus: 
       s = createMapShared(mapCreateSpec(m), nextId(), ncpus);
     } catch (e) {
       if (e instanceof XdpsimError) {
-        throw new XdpsimError(e.errno, `object ${obj.name}: map '${m.name}' (section ${m.kind === '.maps' ? '.maps' : m.name}): ${e.message}`);
+        throw new XdpsimError(e.errno, `object ${obj.name}: map '${m.name}' (section ${m.kind === '.maps' ? '.maps' : m.name}): ${e.message.replace(/^E[A-Z0-9]+: /, '')}`);
       }
       throw e;
     }

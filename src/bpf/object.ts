@@ -134,7 +134,13 @@ export function openBpfObject(bytes: Uint8Array, name: string): BpfObjectSpec {
   const mapsSec = elf.byName('.maps');
   if (mapsSec !== undefined) {
     if (btf === null) fail("section '.maps': the object has no .BTF section, so its maps have no definitions (compile with -g)");
-    const defs = wrap(() => parseBtfMapDefs(btf!));
+    let defs;
+    try {
+      defs = parseBtfMapDefs(btf!);
+    } catch (e) {
+      if (e instanceof BtfError) return fail(`section '.maps': ${e.message}`);
+      throw e;
+    }
     for (const d of defs) {
       /* clang leaves the offsets of a DATASEC's variables at 0: libbpf takes them from the symbols (btf_fixup_datasec) */
       const sym = elf.symbols.find((y) => y.shndx === mapsSec.index && y.name === d.name);
