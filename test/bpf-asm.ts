@@ -172,10 +172,11 @@ export function clangHasV4(): boolean {
 
 /*
  * Compile test/fixtures/bpf/NAME.c with `clang -O2 -g -target bpf`
- * (-mcpu=cpu) into a temporary directory; extra flags are added. Throws
+ * (-mcpu=cpu) into a temporary directory (dir: another source directory);
+ * extra flags are added. Throws
  * with a clear message if clang is missing (CI installs it: .ci/run).
  */
-export function compileFixture(name: string, cpu = 'v3', extra: string[] = []): string {
+export function compileFixture(name: string, cpu = 'v3', extra: string[] = [], dir = FIXTURES): string {
   if (clangVersion() === null) {
     throw new Error('clang is not installed: the bpf tests compile C fixtures with `clang -O2 -g -target bpf` (apt-get install clang libbpf-dev)');
   }
@@ -184,7 +185,7 @@ export function compileFixture(name: string, cpu = 'v3', extra: string[] = []): 
   const triple = r0.status === 0 ? r0.stdout.trim() : 'x86_64-linux-gnu';
   const inc = existsSync(`/usr/include/${triple}`) ? [`-I/usr/include/${triple}`] : [];
   const out = join(tmp, `${name}.${cpu}${extra.length ? '.' + extra.join('').replace(/[^A-Za-z0-9]/g, '') : ''}.o`);
-  const r = spawnSync('clang', ['-O2', '-g', '-target', 'bpf', `-mcpu=${cpu}`, ...inc, ...extra, '-c', join(FIXTURES, `${name}.c`), '-o', out], { encoding: 'utf8' });
+  const r = spawnSync('clang', ['-O2', '-g', '-target', 'bpf', `-mcpu=${cpu}`, ...inc, ...extra, '-c', join(dir, `${name}.c`), '-o', out], { encoding: 'utf8' });
   if (r.error) throw new Error(`clang: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`clang failed on ${name}.c:\n${r.stderr}`);
   return out;

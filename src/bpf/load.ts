@@ -163,6 +163,8 @@ export interface TestRunOptions {
   meta?: Uint8Array;
   ingressIfindex?: number;
   rxQueueIndex?: number;
+  /** a devmap program's egress device (default 0) */
+  egressIfindex?: number;
   /** the buffer's size (default 4096, a page) */
   frameSize?: number;
   /** runs (default 1): the result is the last run's */
@@ -239,7 +241,7 @@ export class BpfTestRun {
       ctx.data_end = headroom + o.data.length;
       ctx.ingress_ifindex = o.ingressIfindex ?? 1;
       ctx.rx_queue_index = o.rxQueueIndex ?? 0;
-      ctx.egress_ifindex = 0;
+      ctx.egress_ifindex = o.egressIfindex ?? 0;
       error = undefined;
       try {
         retval = prog(ctx) >>> 0;
