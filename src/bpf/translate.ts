@@ -248,6 +248,7 @@ export function translate(input: TranslateInput): string {
     if (main) {
       return `function F0(ctx) {
 S.ctx = ctx; S.pe = 0; S.pm = 0;
+let P = S.pdv, PM = 0, PE = 0;
 const fp = ${STACK_SIZE}, sb = ${STACK_SIZE - MAX_BPF_STACK};
 let ${regs.join(', ')}, t = 0, a = 0;
 r1h = ${CTX_HI};
@@ -258,6 +259,7 @@ ${body.join('\n')}
     return `function F${k}(r1l, r1h, r1o, r2l, r2h, r2o, r3l, r3h, r3o, r4l, r4h, r4o, r5l, r5h, r5o, fp) {
 if (fp < ${MAX_BPF_STACK}) throw S.deep(${lo});
 const sb = fp - ${MAX_BPF_STACK};
+let P = S.pdv, PM = S.pm, PE = S.pe;
 let ${regs.join(', ')}, t = 0, a = 0;
 const r10l = fp, r10h = ${STK_HI}, r10o = null;
 ${body.join('\n')}
@@ -385,7 +387,7 @@ ${body.join('\n')}
           const t = pc + imm + 1;
           const k2 = starts.indexOf(t);
           if (k2 < 0) fail(pc, `call to instruction ${t}, which starts no function`);
-          emit(`r0l = F${k2}(r1l, r1h, r1o, r2l, r2h, r2o, r3l, r3h, r3o, r4l, r4h, r4o, r5l, r5h, r5o, fp - ${MAX_BPF_STACK}); r0h = S.mh; r0o = S.mo;`);
+          emit(`r0l = F${k2}(r1l, r1h, r1o, r2l, r2h, r2o, r3l, r3h, r3o, r4l, r4h, r4o, r5l, r5h, r5o, fp - ${MAX_BPF_STACK}); r0h = S.mh; r0o = S.mo; P = S.pdv; PM = S.pm; PE = S.pe;`);
           return;
         }
         if (s === BPF_PSEUDO_KFUNC_CALL) fail(pc, 'kfunc calls are not supported');
@@ -460,9 +462,9 @@ ${body.join('\n')}
         case BPF_FUNC_get_smp_processor_id: emit('r0l = S.smpId(); r0h = 0;'); break;
         case BPF_FUNC_redirect: emit(`r0l = S.redirect(r1l, r2h, r2l); ${sx}`); break;
         case BPF_FUNC_csum_diff: emit(`r0l = S.csumDiff(${pc}, ${a(1)}, r2h, r2l, ${a(3)}, r4h, r4l, r5l, sb); r0h = S.mh;`); break;
-        case BPF_FUNC_xdp_adjust_head: emit(`r0l = S.adjustHead(${pc}, r1h, r1l, r2l); ${sx}`); break;
-        case BPF_FUNC_xdp_adjust_meta: emit(`r0l = S.adjustMeta(${pc}, r1h, r1l, r2l); ${sx}`); break;
-        case BPF_FUNC_xdp_adjust_tail: emit(`r0l = S.adjustTail(${pc}, r1h, r1l, r2l); ${sx}`); break;
+        case BPF_FUNC_xdp_adjust_head: emit(`r0l = S.adjustHead(${pc}, r1h, r1l, r2l); ${sx} P = S.pdv; PM = S.pm; PE = S.pe;`); break;
+        case BPF_FUNC_xdp_adjust_meta: emit(`r0l = S.adjustMeta(${pc}, r1h, r1l, r2l); ${sx} P = S.pdv; PM = S.pm; PE = S.pe;`); break;
+        case BPF_FUNC_xdp_adjust_tail: emit(`r0l = S.adjustTail(${pc}, r1h, r1l, r2l); ${sx} P = S.pdv; PM = S.pm; PE = S.pe;`); break;
         case BPF_FUNC_redirect_map: emit(`r0l = S.redirectMap(${pc}, r1h, r1l, r2l, r3h, r3l); ${sx}`); break;
         case BPF_FUNC_xdp_get_buff_len: emit(`r0l = S.buffLen(${pc}, r1h, r1l); r0h = 0;`); break;
         case BPF_FUNC_xdp_load_bytes: emit(`r0l = S.loadBytes(${pc}, r1h, r1l, r2l, ${a(3)}, r4l, sb); ${sx}`); break;
@@ -497,7 +499,7 @@ ${body.join('\n')}
         case K_STK:
           return { dv: 'S.sdv', addr: 'a', pre: `a = (${bl} + ${off}) | 0; if (${bh} !== ${STK_HI} || a < sb || a > ${STACK_SIZE - n}) ${bad}` };
         case K_PKT:
-          return { dv: 'S.pdv', addr: 'a', pre: `a = (${bl} + ${off}) | 0; if (${bh} !== ${PKT_HI} || a < S.pm || a > S.pe - ${n}) ${bad}` };
+          return { dv: 'P', addr: 'a', pre: `a = (${bl} + ${off}) | 0; if (${bh} !== ${PKT_HI} || a < PM || a > PE - ${n}) ${bad}` };
         case K_MV:
           if (store) {
             return { dv: `${O(b)}.view`, addr: 'a', pre: `a = (${bl} + ${off}) | 0; if (${bh} !== ${MV_HI} || a < 0 || a > ${O(b)}.size - ${n}) ${bad}` };
@@ -520,13 +522,13 @@ ${body.join('\n')}
           return;
         }
         const guard = `if (${H(b)} !== ${CTX_HI} || ${L(b)} !== 0) throw S.oob(${pc}, false, ${H(b)}, ${L(b)}, null, ${off}, ${n});`;
-        if (off <= 8) emit(`${guard} if (S.pe === 0) S.pkt(); ${dl} = S.ctx.${field}; ${dh} = ${PKT_HI};`);
+        if (off <= 8) emit(`${guard} if (PE === 0) { S.pkt(); P = S.pdv; PM = S.pm; PE = S.pe; } ${dl} = S.ctx.${field}; ${dh} = ${PKT_HI};`);
         else emit(`${guard} ${dl} = S.ctx.${field} | 0; ${dh} = 0;`);
         return;
       }
       const r = region(pc, b, off, n, false);
       if (r === null) {
-        emit(`${dl} = S.ld(${pc}, ${H(b)}, ${L(b)}, ${O(b)}, ${off}, ${n}, ${sx}, sb); ${dh} = S.mh;${n === 8 ? ` ${O(d)} = S.mo;` : ''}`);
+        emit(`${dl} = S.ld(${pc}, ${H(b)}, ${L(b)}, ${O(b)}, ${off}, ${n}, ${sx}, sb); ${dh} = S.mh;${n === 8 ? ` ${O(d)} = S.mo;` : ''} if (PE === 0) { P = S.pdv; PM = S.pm; PE = S.pe; }`);
         return;
       }
       if (r.pre !== '') emit(r.pre);
