@@ -20,3 +20,4 @@ export { buildUdp4, checkUdp4, flowHash, type Udp4Spec } from './driver/packet.t
 export { VETH_RING_SIZE } from './driver/registry.ts';
 export type { InjectOptions, InjectResult } from './driver/source.ts';
 export type { TapPacket } from './shared/tap.ts';
+export { BpfTestRun, type TestRunOptions, type TestRunResult } from './bpf/load.ts';
