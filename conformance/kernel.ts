@@ -156,7 +156,7 @@ export class KernelHarness {
       }
       for (const v of c.veths) {
         if (!v.down) batch.push(`link set ${v.name} up`);
-        batch.push(`link set ${v.peer} up`);
+        if (!v.peerDown) batch.push(`link set ${v.peer} up`);
       }
       execFileSync('ip', ['-n', ns, '-batch', '-'], { input: batch.join('\n') + '\n', stdio: ['pipe', 'pipe', 'pipe'] });
 

@@ -38,7 +38,7 @@ export async function runSim(c: CaseSpec, objPath: string): Promise<RawRun> {
 
 async function runIn(rt: Runtime, c: CaseSpec, objPath: string): Promise<RawRun> {
   for (const v of c.veths) {
-    rt.createVeth(v.name, v.peer, { mtu: v.mtu ?? 1500, up: !v.down }, { mtu: v.peerMtu ?? 1500, up: true });
+    rt.createVeth(v.name, v.peer, { mtu: v.mtu ?? 1500, up: !v.down }, { mtu: v.peerMtu ?? 1500, up: !v.peerDown });
   }
   const devices = new Map<string, Device>(caseDevices(c).map((d) => [d, rt.device(d)]));
   const run: RawRun = {

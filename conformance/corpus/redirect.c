@@ -7,6 +7,7 @@
  *   cfg[1] key; cfg[2], cfg[3] the low and high 32 bits of flags
  *   cfg[7] bit 0: add (UDP source port - 1000) & 3 to flags per frame (the
  *          lookup-miss fallback action)
+ *          bit 1: grow the frame by 16 bytes (bpf_xdp_adjust_tail) first
  * Devmap programs (SEC("xdp/devmap")), which entries of tx and txh may carry:
  *   dm_drop_egress   XDP_DROP when egress_ifindex is cfg[5], else XDP_PASS
  *   dm_sport_verdict returns the UDP source port - 1000 (any action)
@@ -58,6 +59,8 @@ int xdp_redir(struct xdp_md *ctx)
 		if (port >= 1000)
 			flags |= (port - 1000) & 3;
 	}
+	if ((cfg_get(7) & 2) && bpf_xdp_adjust_tail(ctx, 16) != 0)
+		return verdict(XDP_DROP);
 	if (mode == 0)
 		return verdict(bpf_redirect_map(&tx, key, flags));
 	if (mode == 1)

@@ -1,7 +1,7 @@
 /* Twin of ../redirect.c. */
 import {
   BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, XDP_DROP, XDP_PASS, bpfMapLookupElem,
-  bpfRedirect, bpfRedirectMap, defineMap, xdp,
+  bpfRedirect, bpfRedirectMap, bpfXdpAdjustTail, defineMap, xdp,
 } from 'xdpsim';
 import { countIn, peerProg, udpSport, verdictMap } from './common.ts';
 
@@ -22,6 +22,7 @@ export const xdp_redir = xdp((ctx) => {
     const port = udpSport(ctx);
     if (port >= 1000) flags = flags - (flags % 4) + ((flags % 4) | ((port - 1000) & 3));
   }
+  if ((cfgGet(7) & 2) !== 0 && bpfXdpAdjustTail(ctx, 16) !== 0) return countIn(verdicts, XDP_DROP);
   if (mode === 0) return countIn(verdicts, bpfRedirectMap(tx, key, flags));
   if (mode === 1) return countIn(verdicts, bpfRedirectMap(txh, key, flags));
   return countIn(verdicts, bpfRedirect(cfgGet(4), flags));
