@@ -14,6 +14,9 @@
  *   dm_mark          writes 0xee into byte 11 of the frame (the source MAC's
  *                    last) if egress_ifindex is cfg[5], else 0xdd, and 0xaa
  *                    into byte 10 if ingress_ifindex is cfg[6]; XDP_PASS
+ *   dm_trim          bpf_xdp_adjust_tail(-4); XDP_PASS (XDP_DROP if it fails)
+ *   dm_push4         bpf_xdp_adjust_head(-4) and 5a 5a 5a 5a in the new bytes;
+ *                    XDP_PASS (XDP_DROP if it fails)
  */
 #include "common.h"
 
@@ -93,5 +96,28 @@ int dm_mark(struct xdp_md *ctx)
 	data[11] = ctx->egress_ifindex == cfg_get(5) ? 0xee : 0xdd;
 	if (ctx->ingress_ifindex == cfg_get(6))
 		data[10] = 0xaa;
+	return count_in(&dm_verdicts, XDP_PASS);
+}
+
+SEC("xdp/devmap")
+int dm_trim(struct xdp_md *ctx)
+{
+	if (bpf_xdp_adjust_tail(ctx, -4))
+		return count_in(&dm_verdicts, XDP_DROP);
+	return count_in(&dm_verdicts, XDP_PASS);
+}
+
+SEC("xdp/devmap")
+int dm_push4(struct xdp_md *ctx)
+{
+	unsigned char *data, *end;
+
+	if (bpf_xdp_adjust_head(ctx, -4))
+		return count_in(&dm_verdicts, XDP_DROP);
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	if (data + 4 > end)
+		return count_in(&dm_verdicts, XDP_DROP);
+	data[0] = data[1] = data[2] = data[3] = 0x5a;
 	return count_in(&dm_verdicts, XDP_PASS);
 }

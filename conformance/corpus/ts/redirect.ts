@@ -1,7 +1,7 @@
 /* Twin of ../redirect.c. */
 import {
   BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, XDP_DROP, XDP_PASS, bpfMapLookupElem,
-  bpfRedirect, bpfRedirectMap, bpfXdpAdjustTail, defineMap, xdp,
+  bpfRedirect, bpfRedirectMap, bpfXdpAdjustHead, bpfXdpAdjustTail, defineMap, xdp,
 } from 'xdpsim';
 import { countIn, peerProg, udpSport, verdictMap } from './common.ts';
 
@@ -39,5 +39,14 @@ export const dm_mark = xdp.devmap((ctx) => {
   if (ctx.data + 14 > ctx.data_end) return countIn(dm_verdicts, XDP_DROP);
   ctx.pkt[ctx.data + 11] = ctx.egress_ifindex === cfgGet(5) ? 0xee : 0xdd;
   if (ctx.ingress_ifindex === cfgGet(6)) ctx.pkt[ctx.data + 10] = 0xaa;
+  return countIn(dm_verdicts, XDP_PASS);
+});
+
+export const dm_trim = xdp.devmap((ctx) => countIn(dm_verdicts, bpfXdpAdjustTail(ctx, -4) !== 0 ? XDP_DROP : XDP_PASS));
+
+export const dm_push4 = xdp.devmap((ctx) => {
+  if (bpfXdpAdjustHead(ctx, -4) !== 0) return countIn(dm_verdicts, XDP_DROP);
+  if (ctx.data + 4 > ctx.data_end) return countIn(dm_verdicts, XDP_DROP);
+  ctx.pkt.fill(0x5a, ctx.data, ctx.data + 4);
   return countIn(dm_verdicts, XDP_PASS);
 });
