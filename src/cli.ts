@@ -219,6 +219,10 @@ options:
                     (--capture-count N: the first N packets)
   --listen          open a control socket (--socket PATH; the path goes to
                     stderr) for xdpsim monitor, trace and map --socket
+  --prog FILE.o     run a clang-compiled object's program on in0 instead of
+                    the built-in one (the one named like the built-in,
+                    e.g. bench_drop_parse, else the first; see
+                    examples/bpf/xdp_bench.c)
   --json            the summary as one JSON object on the last line`,
   monitor: `usage: xdpsim monitor --socket PATH [--interval S] [--count N] [--json]
 
@@ -585,7 +589,7 @@ async function bench(args: string[], out: Out): Promise<number> {
       'src-ip': { type: 'string' }, 'dst-ip': { type: 'string' }, 'src-ips': { type: 'string' }, 'dst-ips': { type: 'string' },
       'src-port': { type: 'string' }, 'dst-port': { type: 'string' }, 'src-ports': { type: 'string' }, 'dst-ports': { type: 'string' }, extended: { type: 'boolean', short: 'e', default: false },
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false }, ...CAPTURE_OPTS,
-      listen: { type: 'boolean', default: false }, socket: { type: 'string' },
+      listen: { type: 'boolean', default: false }, socket: { type: 'string' }, prog: { type: 'string' },
       qsize: { type: 'string', default: '2048' }, 'remote-action': { type: 'string', default: 'disabled' },
     },
   });
@@ -626,6 +630,7 @@ async function bench(args: string[], out: Out): Promise<number> {
       ...(v['dst-ports'] !== undefined ? { dstPorts: int('dst-ports', v['dst-ports'], 1, 65536) } : {}),
     },
     ...(op !== undefined ? { op: op as PacketOp } : {}),
+    ...(v.prog !== undefined ? { prog: v.prog } : {}),
   };
   let s: BenchSummary;
   try {

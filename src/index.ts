@@ -27,3 +27,4 @@ export {
   XdpSocketView, XDP_COPY, XDP_ZEROCOPY, XDP_SHARED_UMEM, XDP_USE_NEED_WAKEUP, XDP_USE_SG, XSK_RING_DEFAULT, XSK_TX_BATCH_SIZE,
   type XskShared, type XdpStatistics,
 } from './xsk/socket.ts';
+export { BpfTestRun, type TestRunOptions, type TestRunResult } from './bpf/load.ts';

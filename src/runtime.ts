@@ -53,6 +53,7 @@ import { readDropNotes, type DropNote } from './shared/dropnote.ts';
 import { CaptureRing } from './shared/capring.ts';
 import { Capture, pointBits, type CaptureOptions, type CaptureResult } from './capture.ts';
 import { ControlServer } from './control.ts';
+import { createBpfMaps, isBpfObjectPath, prepareBpfObjectFile } from './bpf/load.ts';
 
 export interface RuntimeOptions extends Partial<Omit<RuntimeLimits, 'cpus'>> {
   /** simulated CPUs (default 2); may exceed the machine's cores */
@@ -87,6 +88,8 @@ export interface BpfObject {
   readonly path: string;
   readonly maps: Record<string, MapHandle>;
   readonly progs: Record<string, ProgHandle>;
+  /** a clang-compiled object's license section ('' if none) */
+  readonly license?: string;
 }
 
 export interface AttachOptions {
@@ -550,6 +553,7 @@ export class Runtime extends EventEmitter {
    */
   async loadObject(path: string): Promise<BpfObject> {
     this.assertRunning();
+    if (isBpfObjectPath(path)) return this.loadBpfObject(path);
     const url = (path.startsWith('file:') ? path : pathToFileURL(resolvePath(path)).href) + `?xdpsim_obj=${this.nextObjectId++}`;
     const mod = (await import(url)) as Record<string, unknown>;
     const shareds: Record<string, MapShared> = {};
@@ -579,6 +583,35 @@ export class Runtime extends EventEmitter {
     if (Object.keys(progs).length === 0) throw new XdpsimError(EINVAL, `object ${path}: no program (export an xdp(...) function)`);
     await Promise.all(this.apis.map((a) => a.loadObject(url, shareds, progIds)));
     return { path, maps, progs };
+  }
+
+  /*
+   * A clang-compiled object (src/bpf): opened and translated here (load
+   * errors are raised here), its maps created here like a TypeScript
+   * object's, then every CPU builds the programs on its own maps.
+   */
+  private async loadBpfObject(path: string): Promise<BpfObject> {
+    const obj = prepareBpfObjectFile(path);
+    const shareds = createBpfMaps(obj, () => this.nextMapId++, this.cpus);
+    const maps: Record<string, MapHandle> = {};
+    const progs: Record<string, ProgHandle> = {};
+    const progIds: Record<string, number> = {};
+    obj.maps.forEach((spec, i) => {
+      const m = openMap(shareds[i]!);
+      this.adoptMap(m);
+      maps[spec.name] = new MapHandle(m);
+      this.namedMaps.set(m.shared.name, maps[spec.name]!);
+    });
+    for (const p of obj.progs) {
+      const h: ProgHandle = { id: this.nextProgId++, name: p.name, section: p.section };
+      progIds[p.name] = h.id;
+      progs[p.name] = h;
+      this.namedProgs.set(p.name, h);
+      this.progs.set(h.id, h);
+      this.progRefs.set(h.id, 1);
+    }
+    await Promise.all(this.apis.map((a) => a.loadBpfObject(obj, shareds, progIds)));
+    return { path, maps, progs, license: obj.license };
   }
 
   /** A map created by the control plane: devmaps get the runtime as their writer's control. */

@@ -81,11 +81,21 @@ export interface BenchOptions {
   capture?: { file: string; count?: number };
   /** open the control socket (a path, or true for one in the temp directory); its path is printed */
   listen?: string | true;
+  /**
+   * a clang-compiled object (.o) whose program runs on in0 instead of the
+   * built-in TypeScript one: the program named like the built-in
+   * (bench_drop_parse, ...) if the object has it, else its first; its maps
+   * cfg, tx_port and forward_map, if it has them, are set up as the
+   * built-in's (examples/bpf/xdp_bench.c is the built-in object in C)
+   */
+  prog?: string;
 }
 
 export interface BenchSummary {
   mode: BenchMode;
   op: PacketOp;
+  /** the program on in0: 'NAME' (built-in) or 'NAME (FILE)' (--prog) */
+  prog: string;
   cpus: number;
   duration_s: number;
   /** the frame size, or the size spec ('imix', 'MIN-MAX') */
@@ -125,9 +135,10 @@ function progName(mode: BenchMode, op: PacketOp): string {
   }
 }
 
-interface Scene { in0: Device; outs: Device[]; sinks: Device[]; consumers: XskConsumer[]; socks: XdpSocket[]; cpumap: boolean }
+interface Scene { in0: Device; outs: Device[]; sinks: Device[]; prog: string; consumers: XskConsumer[]; socks: XdpSocket[]; cpumap: boolean }
 
 async function scene(rt: Runtime, mode: BenchMode, op: PacketOp, ports: number, o: BenchOptions): Promise<Scene> {
+  const progFile = o.prog;
   const cpus = rt.cpus;
   const [in0, in0p] = rt.createVeth('in0', 'in0p', { rxQueues: cpus }, { rxQueues: cpus });
   const obj = await rt.loadObject(PROGS);
@@ -145,29 +156,33 @@ async function scene(rt: Runtime, mode: BenchMode, op: PacketOp, ports: number, 
     outs.push(in0);
     sinks.push(in0p);
   }
-  if (mode === 'redirect') obj.maps.cfg!.update(0, outs[0]!.ifindex);
-  if (mode === 'redirect-map') obj.maps.tx_port!.update(0, outs[0]!.ifindex);
-  if (mode === 'redirect-multi') outs.forEach((o) => obj.maps.forward_map!.update(o.ifindex, o.ifindex));
+  /* the program under test: built in, or a clang-compiled object's */
+  const under = progFile !== undefined ? await rt.loadObject(progFile) : obj;
+  const name = progName(mode, op);
+  const h = under.progs[name] ?? Object.values(under.progs)[0]!;
+  if (mode === 'redirect') under.maps.cfg?.update(0, outs[0]!.ifindex);
+  if (mode === 'redirect-map') under.maps.tx_port?.update(0, outs[0]!.ifindex);
+  if (mode === 'redirect-multi') outs.forEach((o) => under.maps.forward_map?.update(o.ifindex, o.ifindex));
   if (mode === 'redirect-cpu') {
     const ra = o.remoteAction ?? 'disabled';
     const prog = ra === 'drop' ? obj.progs.bench_cpumap_drop! : ra === 'pass' ? obj.progs.bench_cpumap_pass! : null;
-    for (let c = 0; c < cpus; c++) obj.maps.cpu_map!.update(c, cpumapVal(o.qsize ?? 2048, prog));
-    obj.maps.cpus_count!.update(0, cpus);
+    for (let c = 0; c < cpus; c++) under.maps.cpu_map?.update(c, cpumapVal(o.qsize ?? 2048, prog));
+    under.maps.cpus_count?.update(0, cpus);
   }
   const consumers: XskConsumer[] = [];
   const socks: XdpSocket[] = [];
   if (mode === 'redirect-xsk') {
-    /* a socket per queue, each drained by an rxdrop consumer thread (xdpsock -r) */
+    /* a socket per queue, each drained by an rxdrop (or echo) consumer thread, as xdpsock -r (-l) */
     for (let q = 0; q < cpus; q++) {
       const echo = o.xskMode === 'echo';
       const s = await rt.xskSocket({ dev: in0, queueId: q, umem: new Umem({ size: 4096 * 4096 }), txSize: echo ? 2048 : 0, rxSize: 2048, fillSize: 4096 });
-      obj.maps.xsks_map!.update(q, s.id);
+      under.maps.xsks_map?.update(q, s.id);
       socks.push(s);
       consumers.push(await startXskConsumer(s.shared, echo ? 'echo' : 'rxdrop'));
     }
   }
-  in0.attachXdp(obj.progs[progName(mode, op)]!);
-  return { in0, outs, sinks, consumers, socks, cpumap: mode === 'redirect-cpu' };
+  in0.attachXdp(h);
+  return { in0, outs, sinks, prog: progFile !== undefined ? `${h.name} (${progFile})` : h.name, consumers, socks, cpumap: mode === 'redirect-cpu' };
 }
 
 interface Snap { t: number; rx: number; redirect: number; xmit: number; drop: number; errors: number; perCpu: number[] }
@@ -285,7 +300,7 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
   }
   const perCpu = last.perCpu.map((n, c) => (n - first.perCpu[c]!) / secs);
   const sum: BenchSummary = {
-    mode, op, cpus, duration_s: secs, pkt_size: sizeName, flows: traffic.flows ?? compileTraffic(traffic).nflows, bulk_size: bulk,
+    mode, op, prog: sc.prog, cpus, duration_s: secs, pkt_size: sizeName, flows: traffic.flows ?? compileTraffic(traffic).nflows, bulk_size: bulk,
     frames_in: framesIn, frames_out: framesOut,
     rx_pps: (last.rx - first.rx) / secs, rx_pps_per_cpu: (last.rx - first.rx) / secs / cpus, per_cpu_rx_pps: perCpu,
     redirect_pps: (last.redirect - first.redirect) / secs, xmit_pps: (last.xmit - first.xmit) / secs,
@@ -303,6 +318,7 @@ export function summaryLines(s: BenchSummary): string[] {
     `${s.mode} (${s.op}): ${s.cpus} CPU${s.cpus > 1 ? 's' : ''}, ${typeof s.pkt_size === 'number' ? `${s.pkt_size}-byte frames` : s.pkt_size.startsWith('replay') ? s.pkt_size : `${s.pkt_size} frames`}${s.pkt_size.toString().startsWith('replay') ? '' : `, ${s.flows} flow${s.flows > 1 ? 's' : ''}`}, bulk ${s.bulk_size}, ${s.duration_s.toFixed(2)} s`,
     `  rx ${fmt(s.rx_pps)} pps (${fmt(s.rx_pps_per_cpu)} per CPU: ${s.per_cpu_rx_pps.map(fmt).join(', ')})`,
   ];
+  if (s.prog.includes(' (')) lines.splice(1, 0, `  program ${s.prog}`);
   if (s.mode.startsWith('redirect')) lines.push(`  redirect ${fmt(s.redirect_pps)} pps  xmit ${fmt(s.xmit_pps)} pps`);
   if (s.mode === 'tx') lines.push(`  xmit ${fmt(s.xmit_pps)} pps`);
   if (s.mode === 'drop') lines.push(`  drop ${fmt(s.drop_pps)} pps`);

@@ -8,8 +8,8 @@
  * thread). Helpers touch only the frame the calling CPU holds (through its
  * XdpMd) or shared maps under the maps' own rules.
  */
-import { EACCES, EINVAL } from '../shared/errno.ts';
-import { XDP_FRAME_SIZE } from '../shared/frame-pool.ts';
+import { EACCES, EFAULT, EINVAL } from '../shared/errno.ts';
+import { FramePool, XDP_FRAME_SIZE } from '../shared/frame-pool.ts';
 import { ETH_HLEN } from '../shared/uapi.ts';
 import type { MapValue } from '../maps/value.ts';
 import type { MapKey } from '../maps/map.ts';
@@ -238,4 +238,97 @@ export function bpfRedirectMap(map: MapDef, key: number, flags: number): number 
   if (m instanceof CpuMap) return redirectCpumap(state.ri, m, key, flags);
   if (m instanceof XskMap) return redirectXskmap(state.ri, m, key, flags);
   throw new XdpsimError(EINVAL, `bpf_redirect_map on map '${m.shared.name}': the verifier allows only DEVMAP, DEVMAP_HASH, CPUMAP and XSKMAP maps`);
+}
+
+/** bpf_get_prandom_u32(): a pseudo-random u32 (the kernel's per-CPU prandom state; here Math.random). */
+export function bpfGetPrandomU32(): number {
+  return (Math.random() * 4294967296) >>> 0;
+}
+
+/* the fragments of ctx's frame, when it comes from the frame pool (a frame a test built by hand has none) */
+function poolOf(ctx: XdpMd): FramePool | null {
+  return ctx.src instanceof FramePool ? ctx.src : null;
+}
+
+/** bpf_xdp_get_buff_len(): the linear part plus the fragments (xdp_get_buff_len). */
+export function bpfXdpGetBuffLen(ctx: XdpMd): number {
+  const pool = poolOf(ctx);
+  let len = ctx.data_end - ctx.data;
+  if (pool !== null) {
+    const nf = pool.nrFrags(ctx.fd);
+    for (let i = 0; i < nf; i++) len += pool.fragLen(ctx.fd, i);
+  }
+  return len;
+}
+
+/*
+ * bpf_xdp_load_bytes() / bpf_xdp_store_bytes() (bpf_xdp_pointer(),
+ * bpf_xdp_copy_buf()): copy len bytes at `offset` from data, across the
+ * fragments of a multi-buffer frame. An offset or length above 0xffff is
+ * -EFAULT; offset + len past the frame's length is -EINVAL; else 0.
+ */
+export function bpfXdpLoadBytes(ctx: XdpMd, offset: number, buf: Uint8Array, bufOff: number, len: number): number {
+  return xdpCopy(ctx, offset >>> 0, buf, bufOff, len >>> 0, false);
+}
+export function bpfXdpStoreBytes(ctx: XdpMd, offset: number, buf: Uint8Array, bufOff: number, len: number): number {
+  return xdpCopy(ctx, offset >>> 0, buf, bufOff, len >>> 0, true);
+}
+
+function xdpCopy(ctx: XdpMd, offset: number, buf: Uint8Array, bufOff: number, len: number, flush: boolean): number {
+  if (offset > 0xffff || len > 0xffff) return -EFAULT;
+  if (offset + len > bpfXdpGetBuffLen(ctx)) return -EINVAL;
+  let done = 0;
+  const copy = (area: Uint8Array, start: number, areaLen: number, from: number): void => {
+    /* from: where the request is inside this area */
+    const k = Math.min(areaLen - from, len - done);
+    if (k <= 0) return;
+    if (flush) area.set(buf.subarray(bufOff + done, bufOff + done + k), start + from);
+    else buf.set(area.subarray(start + from, start + from + k), bufOff + done);
+    done += k;
+  };
+  const headLen = ctx.data_end - ctx.data;
+  let pos = offset;
+  if (pos < headLen) {
+    copy(ctx.pkt, ctx.data, headLen, pos);
+    pos = 0;
+  } else {
+    pos -= headLen;
+  }
+  const pool = poolOf(ctx);
+  if (pool !== null) {
+    const nf = pool.nrFrags(ctx.fd);
+    for (let i = 0; i < nf && done < len; i++) {
+      const fl = pool.fragLen(ctx.fd, i);
+      if (pos < fl) {
+        copy(pool.view(pool.fragFd(ctx.fd, i)), 0, fl, pos);
+        pos = 0;
+      } else {
+        pos -= fl;
+      }
+    }
+  }
+  return 0;
+}
+
+/*
+ * bpf_csum_diff(from, from_size, to, to_size, seed): the 32-bit one's
+ * complement sum (csum_partial) of seed, of the complement of every 32-bit
+ * word of `from` and of every word of `to`. Sizes must be multiples of 4
+ * and together at most 512 bytes (the per-CPU scratch area): -EINVAL
+ * otherwise. Words are summed as stored (network order bytes read on a
+ * little-endian machine), as the kernel does on x86.
+ */
+export function bpfCsumDiff(from: Uint8Array | null, to: Uint8Array | null, seed: number): number {
+  const fs = from === null ? 0 : from.length;
+  const ts = to === null ? 0 : to.length;
+  if (((fs | ts) & 3) !== 0 || fs + ts > 512) return -EINVAL;
+  let sum = seed >>> 0;
+  const add = (w: number): void => {
+    sum += w >>> 0;
+    if (sum > 0xffffffff) sum -= 0xffffffff;
+  };
+  const word = (b: Uint8Array, i: number): number => (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0;
+  for (let i = 0; i < fs; i += 4) add(~word(from!, i));
+  for (let i = 0; i < ts; i += 4) add(word(to!, i));
+  return sum;
 }

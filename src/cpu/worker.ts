@@ -33,6 +33,7 @@ import { setHelperContext } from './helpers.ts';
 import { RcuCheck } from './redirect.ts';
 import { isMapDef, isProgDef } from './program.ts';
 import { WireGen, type GenPlan } from './wiregen.ts';
+import { bindBpfPrograms, bindMapDefs, type PreparedObject } from '../bpf/load.ts';
 
 export interface WorkerInit {
   cpu: number;
@@ -82,6 +83,19 @@ export const cpuApi = {
   /** A closed socket whose grace period ended. */
   dropXsk(id: number): void {
     core.xsk.drop(id);
+  },
+  /** Build a clang-compiled object's programs (src/bpf) on this CPU's view of its maps. */
+  loadBpfObject(obj: PreparedObject, maps: MapShared[], progs: Record<string, number>): string[] {
+    const opened = maps.map((s) => openMap(s));
+    /* the entries of a cpumap for this CPU get their kthread here */
+    for (const m of opened) if (m instanceof CpuMap) core.kthreads.addMap(m);
+    const fns = bindBpfPrograms(obj, bindMapDefs(obj, opened));
+    for (const [name, fn] of Object.entries(fns)) {
+      const id = progs[name];
+      if (id === undefined) throw new Error(`cpu ${cpu}: program '${name}' has no id`);
+      core.progs[id] = fn;
+    }
+    return Object.keys(fns);
   },
   /** Free a program on this CPU (after its grace period). */
   freeProg(id: number): void {
