@@ -138,10 +138,15 @@ test('AF_XDP', async (t) => {
     const errs = (): number[] => rt.traceEvents('xdp_redirect_err').filter((e) => e.ifindex === d.ifindex).map((e) => e.err as number);
     /* 3 chunks for 5 frames: 2 find the fill ring empty */
     fill(s, 3);
+    await rt.setTracepoints(['xdpsim_xsk_drop'], true);
     rt.clearTraceEvents();
     await d.inject({ count: 5 });
     assert.equal(await rt.quiesce(), true);
     assert.deepEqual(errs(), [-ENOMEM, -ENOMEM]);
+    /* xdpsim's own record names the socket */
+    assert.deepEqual(rt.traceEvents('xdpsim_xsk_drop').map((e) => [e.ifindex, e.queue_id, e.xsk, e.err, e.len]),
+      [[d.ifindex, 0, s.id, -ENOMEM, 64], [d.ifindex, 0, s.id, -ENOMEM, 64]]);
+    await rt.setTracepoints(['xdpsim_xsk_drop'], false);
     assert.equal(rxAll(s).length, 3);
     assert.deepEqual(s.statistics(), { rx_dropped: 2, rx_invalid_descs: 0, tx_invalid_descs: 0, rx_ring_full: 0, rx_fill_ring_empty_descs: 2, tx_ring_empty_descs: 0 });
     assert.equal(d.stats().dropReasons.REDIRECT_ERR, 2);
