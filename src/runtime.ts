@@ -995,8 +995,10 @@ export class Runtime extends EventEmitter {
     /* a retired cpumap entry is not done until its kthread drained its queue and stopped */
     for (const m of this.cpumaps) {
       m.reclaim();
-      if (m.retiring() > 0) return false;
+      if (m.retiring() > 0 || m.anyQueued()) return false;
     }
+    /* an AF_XDP socket kicked for TX whose CPU has not started yet */
+    for (const s of this.xsks.values()) if (s.bound && s.txKicked) return false;
     return true;
   }
 

@@ -322,6 +322,12 @@ export class CpuMap extends MapBase implements BpfMap {
     }
   }
 
+  /** Frames waiting in any entry's queue (a CPU woken to consume them may not have started yet). */
+  anyQueued(): boolean {
+    for (let r = 0; r < this.nrecords; r++) if (this.recState(r) !== CS_FREE && !this.queueEmpty(r)) return true;
+    return false;
+  }
+
   /** Entries retired but not yet freed (waiting for a grace period or for their consumer to drain). */
   retiring(): number {
     return this.dead.length + this.stopping.length;

@@ -149,6 +149,10 @@ export class XdpSocketView {
     };
   }
 
+  /** sendto() was called and the bound queue's CPU has not taken the kick yet */
+  get txKicked(): boolean {
+    return Atomics.load(this.ctl, XW_TX_KICK) !== 0;
+  }
   get bound(): boolean {
     return Atomics.load(this.ctl, XW_STATE) === XS_BOUND;
   }
