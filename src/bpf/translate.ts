@@ -50,6 +50,13 @@ export const STK_HI = 0x53544b00;
 export const MV_HI = 0x4d565700;
 export const MVRO_HI = 0x4d565200;
 export const MAP_HI = 0x4d415000;
+/**
+ * Backward jumps one run may take before it is ended as an exception: the
+ * verifier refuses a loop it cannot prove bounded, and explores at most a
+ * million instructions (BPF_COMPLEXITY_LIMIT_INSNS); this is the run-time
+ * stand-in, far above what a bounded XDP loop takes.
+ */
+export const MAX_BACK_JUMPS = 1 << 24;
 /** the stack: MAX_CALL_FRAMES frames of MAX_BPF_STACK bytes; the program's frame is the top one */
 export const STACK_SIZE = MAX_BPF_STACK * MAX_CALL_FRAMES;
 
@@ -168,6 +175,8 @@ export function translate(input: TranslateInput): string {
     const sortedTargets = [...targets].sort((a, b) => a - b);
     const goto = (from: number, t: number): string => {
       if (labelMode) return t === from + 1 ? '' : `break L${t};`;
+      /* no verifier proved the loop ends: a backward jump counts, and too many end the program */
+      if (t <= from) return `{ if (++S.bj > ${MAX_BACK_JUMPS}) throw S.spin(${from}); pc = ${t}; continue; }`;
       return `{ pc = ${t}; continue; }`;
     };
     if (labelMode) {
@@ -247,7 +256,7 @@ export function translate(input: TranslateInput): string {
     }
     if (main) {
       return `function F0(ctx) {
-S.ctx = ctx; S.pe = 0; S.pm = 0;
+S.ctx = ctx; S.pe = 0; S.pm = 0; S.bj = 0;
 let P = S.pdv, PM = 0, PE = 0;
 const fp = ${STACK_SIZE}, sb = ${STACK_SIZE - MAX_BPF_STACK};
 let ${regs.join(', ')}, t = 0, a = 0;
