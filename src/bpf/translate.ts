@@ -35,7 +35,7 @@ import {
   BPF_JSET, BPF_JSGE, BPF_JSGT, BPF_JSLE, BPF_JSLT, BPF_LD, BPF_LDX, BPF_LSH, BPF_MEM, BPF_MEMSX, BPF_MOD, BPF_MOV,
   BPF_MUL, BPF_NEG, BPF_OR, BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE, BPF_RSH,
   BPF_ST, BPF_STX, BPF_SUB, BPF_W, BPF_X, BPF_XCHG, BPF_XOR, BPF_FUNC_map_lookup_elem, BPF_FUNC_trace_printk,
-  MAX_BPF_STACK, MAX_CALL_FRAMES, SUPPORTED_HELPERS, decodeInsns, helperName, type Insns,
+  MAX_BPF_STACK, MAX_CALL_FRAMES, SUPPORTED_HELPERS, decodeInsns, helperName,
   BPF_FUNC_map_update_elem, BPF_FUNC_map_delete_elem, BPF_FUNC_ktime_get_ns, BPF_FUNC_get_prandom_u32,
   BPF_FUNC_get_smp_processor_id, BPF_FUNC_redirect, BPF_FUNC_csum_diff, BPF_FUNC_xdp_adjust_head, BPF_FUNC_redirect_map,
   BPF_FUNC_xdp_adjust_meta, BPF_FUNC_xdp_adjust_tail, BPF_FUNC_xdp_get_buff_len, BPF_FUNC_xdp_load_bytes,
@@ -94,8 +94,9 @@ export function translate(input: TranslateInput): string {
     throw new BpfLoadError(`${where(pc)}: ${msg}`);
   };
   const starts = prog.funcs.map((f) => f.start);
-  const ends = starts.map((_, k) => (k + 1 < starts.length ? [...starts].sort((a, b) => a - b).find((s) => s > starts[k]!)! : n));
-  for (let k = 0; k < starts.length; k++) if (ends[k] === undefined) ends[k] = n;
+  /* a function ends where the next one (in address order) starts */
+  const sorted = [...starts].sort((a, b) => a - b);
+  const ends = starts.map((s0) => sorted.find((s) => s > s0) ?? n);
   const out: string[] = [];
   out.push('"use strict";');
   for (let k = 1; k < starts.length; k++) out.push(func(k));
@@ -250,7 +251,7 @@ export function translate(input: TranslateInput): string {
       emit('}');
     }
     const regs: string[] = [];
-    for (let r = main ? 0 : 0; r <= 9; r++) {
+    for (let r = 0; r <= 9; r++) {
       if (!main && r >= 1 && r <= 5) continue;
       regs.push(`r${r}l = 0`, `r${r}h = 0`, `r${r}o = null`);
     }
@@ -713,4 +714,3 @@ function shiftBig(o: number, dl: string, dh: string, k: string): string {
   return `${dl} = ${dh} >> ${k}; ${dh} >>= 31;`;
 }
 
-export type { Insns };
