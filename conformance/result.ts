@@ -167,10 +167,7 @@ export function diffResults(a: CaseResult, b: CaseResult, an: string, bn: string
   for (const d of union(Object.keys(a.delivered), Object.keys(b.delivered))) {
     const fa = a.delivered[d] ?? [];
     const fb = b.delivered[d] ?? [];
-    if (fa.length !== fb.length) {
-      out.push(`delivered on ${d}: ${an} ${fa.length} frames (${fa.map((x) => x.length / 2).join(', ') || '-'} bytes), ` +
-        `${bn} ${fb.length} frames (${fb.map((x) => x.length / 2).join(', ') || '-'} bytes)`);
-    }
+    if (fa.length !== fb.length) out.push(`delivered on ${d}: ${an} ${frameList(fa)}, ${bn} ${frameList(fb)}`);
     for (let i = 0; i < Math.min(fa.length, fb.length); i++) {
       const x = fa[i]!, y = fb[i]!;
       if (x === y) continue;
@@ -197,6 +194,11 @@ export function diffResults(a: CaseResult, b: CaseResult, an: string, bn: string
     }
   }
   return out;
+}
+
+function frameList(f: string[]): string {
+  if (f.length === 0) return 'no frames';
+  return `${f.length} frame${f.length > 1 ? 's' : ''} (${f.map((x) => x.length / 2).join(', ')} bytes)`;
 }
 
 function union(a: string[], b: string[]): string[] {

@@ -109,6 +109,12 @@ test('atomics: only the stack and map values, in bounds and aligned', () => {
   aborted([I.mov64(4, 1), I.atomic(DW, 10, 4, -516, 0x00), ...PASS], /write of 8 bytes at stack offset -516/);
 });
 
+test('a loop that does not end is ended: more than 2^24 backward jumps in one run', () => {
+  aborted([I.mov64(1, 0), I.alu64(0x00, 1, 1), I.ja(-2), ...PASS], /prog: instruction 2 \(xdp\+2\): more than 16777216 backward jumps in one run: a loop that does not end/);
+  /* a bounded loop of a million iterations is fine */
+  assert.equal(run([I.mov64(1, 0), I.alu64(0x00, 1, 1), I.jmp(0xa0, 1, 1000000, -2), I.mov64r(0, 1), I.exit()]).r.retval, 1000000);
+});
+
 test('on a CPU: an out-of-bounds access is XDP_ABORTED with an xdp_exception record, the note names the instruction, the CPU runs on', async () => {
   const obj = compileFixture('oob');
   await withRuntime({ cpus: 2 }, async (rt) => {

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CASES } from '../conformance/cases.ts';
 import { CORPUS_DIR, compileCorpus, toolVersion } from '../conformance/compile.ts';
-import { normalize } from '../conformance/result.ts';
+import { diffResults, normalize, type CaseResult } from '../conformance/result.ts';
 import { runSim } from '../conformance/sim.ts';
 import { judge, loadExpected } from '../conformance/suite.ts';
 
@@ -46,4 +46,37 @@ test('conformance corpus: xdpsim matches the kernel', { timeout: 180_000 }, asyn
       assert.deepEqual(v.diff, [], `${c.name} (${c.title}): xdpsim differs from the kernel (recorded on ${rec.recorded.kernel}):\n  ${v.diff.join('\n  ')}`);
     });
   }
+});
+
+test('conformance diff: one readable line per difference', () => {
+  const kernel: CaseResult = {
+    load: 'ok', setup: [], delivered: { out0p: ['0102030405', 'aabb'] },
+    maps: { tx: ['1: out0', '2: out1'], verdicts: ['XDP_REDIRECT: 2'] },
+    trace: {
+      xdp_redirect_err: { 'in0 -> out0 map=tx index=1 prog=p err=-100 ENETDOWN': '2' },
+      xdp_devmap_xmit: { 'in0 -> out1 err=0': 'events=1 sent=1 drops=0' },
+    },
+  };
+  const xdpsim: CaseResult = {
+    load: 'ok', setup: ['update tx key 2: EINVAL'], delivered: { out0p: ['0102030405', 'aacc'], in0: ['00'] },
+    maps: { tx: ['2: out1', '1: out0'], verdicts: ['XDP_REDIRECT: 1', 'XDP_PASS: 1'] },
+    trace: {
+      xdp_redirect_err: { 'in0 -> out0 map=tx index=1 prog=p err=-100 ENETDOWN': '1' },
+      xdp_devmap_xmit: { 'in0 -> out1 err=0': 'events=1 sent=0 drops=1' },
+    },
+  };
+  assert.deepEqual(diffResults(kernel, xdpsim, 'kernel', 'xdpsim'), [
+    'setup: only xdpsim: update tx key 2: EINVAL',
+    'delivered on in0: kernel no frames, xdpsim 1 frame (1 bytes)',
+    'delivered on out0p, frame 1: kernel 2 bytes, xdpsim 2 bytes; first difference at byte 1:',
+    '    kernel bb',
+    '    xdpsim cc',
+    'map tx: same entries, other order: kernel [1: out0, 2: out1], xdpsim [2: out1, 1: out0]',
+    'map verdicts: only kernel: XDP_REDIRECT: 2',
+    'map verdicts: only xdpsim: XDP_REDIRECT: 1',
+    'map verdicts: only xdpsim: XDP_PASS: 1',
+    'trace xdp_redirect_err in0 -> out0 map=tx index=1 prog=p err=-100 ENETDOWN: kernel 2, xdpsim 1',
+    'trace xdp_devmap_xmit in0 -> out1 err=0: kernel events=1 sent=1 drops=0, xdpsim events=1 sent=0 drops=1',
+  ]);
+  assert.deepEqual(diffResults(kernel, kernel, 'kernel', 'xdpsim'), []);
 });

@@ -55,8 +55,7 @@ export function isBpfObjectPath(path: string): boolean {
   if (path.endsWith('.o')) return true;
   if (/\.[cm]?[jt]sx?$/.test(path) || path.startsWith('file:')) return false;
   try {
-    const fd = readFileSync(path);
-    return isElf(fd);
+    return isElf(readFileSync(path));
   } catch {
     return false;
   }

@@ -35,7 +35,7 @@ import {
   BPF_JSET, BPF_JSGE, BPF_JSGT, BPF_JSLE, BPF_JSLT, BPF_LD, BPF_LDX, BPF_LSH, BPF_MEM, BPF_MEMSX, BPF_MOD, BPF_MOV,
   BPF_MUL, BPF_NEG, BPF_OR, BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE, BPF_RSH,
   BPF_ST, BPF_STX, BPF_SUB, BPF_W, BPF_X, BPF_XCHG, BPF_XOR, BPF_FUNC_map_lookup_elem, BPF_FUNC_trace_printk,
-  MAX_BPF_STACK, MAX_CALL_FRAMES, SUPPORTED_HELPERS, decodeInsns, helperName, type Insns,
+  MAX_BPF_STACK, MAX_CALL_FRAMES, SUPPORTED_HELPERS, decodeInsns, helperName,
   BPF_FUNC_map_update_elem, BPF_FUNC_map_delete_elem, BPF_FUNC_ktime_get_ns, BPF_FUNC_get_prandom_u32,
   BPF_FUNC_get_smp_processor_id, BPF_FUNC_redirect, BPF_FUNC_csum_diff, BPF_FUNC_xdp_adjust_head, BPF_FUNC_redirect_map,
   BPF_FUNC_xdp_adjust_meta, BPF_FUNC_xdp_adjust_tail, BPF_FUNC_xdp_get_buff_len, BPF_FUNC_xdp_load_bytes,
@@ -50,6 +50,13 @@ export const STK_HI = 0x53544b00;
 export const MV_HI = 0x4d565700;
 export const MVRO_HI = 0x4d565200;
 export const MAP_HI = 0x4d415000;
+/**
+ * Backward jumps one run may take before it is ended as an exception: the
+ * verifier refuses a loop it cannot prove bounded, and explores at most a
+ * million instructions (BPF_COMPLEXITY_LIMIT_INSNS); this is the run-time
+ * stand-in, far above what a bounded XDP loop takes.
+ */
+export const MAX_BACK_JUMPS = 1 << 24;
 /** the stack: MAX_CALL_FRAMES frames of MAX_BPF_STACK bytes; the program's frame is the top one */
 export const STACK_SIZE = MAX_BPF_STACK * MAX_CALL_FRAMES;
 
@@ -87,8 +94,9 @@ export function translate(input: TranslateInput): string {
     throw new BpfLoadError(`${where(pc)}: ${msg}`);
   };
   const starts = prog.funcs.map((f) => f.start);
-  const ends = starts.map((_, k) => (k + 1 < starts.length ? [...starts].sort((a, b) => a - b).find((s) => s > starts[k]!)! : n));
-  for (let k = 0; k < starts.length; k++) if (ends[k] === undefined) ends[k] = n;
+  /* a function ends where the next one (in address order) starts */
+  const sorted = [...starts].sort((a, b) => a - b);
+  const ends = starts.map((s0) => sorted.find((s) => s > s0) ?? n);
   const out: string[] = [];
   out.push('"use strict";');
   for (let k = 1; k < starts.length; k++) out.push(func(k));
@@ -168,6 +176,8 @@ export function translate(input: TranslateInput): string {
     const sortedTargets = [...targets].sort((a, b) => a - b);
     const goto = (from: number, t: number): string => {
       if (labelMode) return t === from + 1 ? '' : `break L${t};`;
+      /* no verifier proved the loop ends: a backward jump counts, and too many end the program */
+      if (t <= from) return `{ if (++S.bj > ${MAX_BACK_JUMPS}) throw S.spin(${from}); pc = ${t}; continue; }`;
       return `{ pc = ${t}; continue; }`;
     };
     if (labelMode) {
@@ -241,13 +251,13 @@ export function translate(input: TranslateInput): string {
       emit('}');
     }
     const regs: string[] = [];
-    for (let r = main ? 0 : 0; r <= 9; r++) {
+    for (let r = 0; r <= 9; r++) {
       if (!main && r >= 1 && r <= 5) continue;
       regs.push(`r${r}l = 0`, `r${r}h = 0`, `r${r}o = null`);
     }
     if (main) {
       return `function F0(ctx) {
-S.ctx = ctx; S.pe = 0; S.pm = 0;
+S.ctx = ctx; S.pe = 0; S.pm = 0; S.bj = 0;
 let P = S.pdv, PM = 0, PE = 0;
 const fp = ${STACK_SIZE}, sb = ${STACK_SIZE - MAX_BPF_STACK};
 let ${regs.join(', ')}, t = 0, a = 0;
@@ -704,4 +714,3 @@ function shiftBig(o: number, dl: string, dh: string, k: string): string {
   return `${dl} = ${dh} >> ${k}; ${dh} >>= 31;`;
 }
 
-export type { Insns };
