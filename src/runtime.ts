@@ -41,7 +41,7 @@ import { XskMap } from './maps/xskmap.ts';
 import { Umem } from './xsk/umem.ts';
 import {
   XDP_COPY, XDP_SHARED_UMEM, XDP_USE_NEED_WAKEUP, XDP_USE_SG, XDP_ZEROCOPY, XS_BOUND, XS_CLOSED, XSK_RING_DEFAULT,
-  XW_FLAGS, XW_IFINDEX, XW_QUEUE_ID, XW_RXQ, XW_STATE, XW_WORDS, XdpSocketView, ringShared, type XskShared,
+  XS_UNBOUND, XW_FLAGS, XW_IFINDEX, XW_QUEUE_ID, XW_RXQ, XW_STATE, XW_TX_KICK, XW_WORDS, XdpSocketView, ringShared, type XskShared,
 } from './xsk/socket.ts';
 import { RCU_FAULTS, Rcu, type RcuFault, type RcuStats } from './shared/rcu.ts';
 import { MapHandle } from './maps/handle.ts';
@@ -492,6 +492,7 @@ export class Runtime extends EventEmitter {
     if (dev.deleted) fail(ENODEV, `device ${dev.name} is gone`);
     if ((flags & XDP_COPY) !== 0 && (flags & XDP_ZEROCOPY) !== 0) fail(EINVAL, 'XDP_COPY and XDP_ZEROCOPY together');
     if ((flags & XDP_SHARED_UMEM) !== 0) fail(EOPNOTSUPP, 'XDP_SHARED_UMEM is not modelled by xdpsim: give each socket its own UMEM');
+    if ((flags & XDP_USE_SG) !== 0) fail(EOPNOTSUPP, 'XDP_USE_SG (multi-buffer descriptors) is not modelled by xdpsim');
     const queueId = o.queueId;
     if (!Number.isInteger(queueId) || queueId < 0 || queueId >= dev.info.rxq.length) fail(EINVAL, `queue_id ${queueId}: ${dev.name} has ${dev.info.rxq.length} queue(s)`);
     const key = `${dev.ifindex}/${queueId}`;
@@ -620,7 +621,7 @@ export class Runtime extends EventEmitter {
       m.bindControl(this.devmapControl);
       this.devmaps.push(m);
     } else if (m instanceof XskMap) {
-      m.bindControl({ xskOk: (id) => this.xsks.get(id)?.bound === true });
+      m.bindControl({ xskOk: (id) => this.xsks.get(id)?.closed === false });
       this.xskmaps.push(m);
     } else if (m instanceof CpuMap) {
       m.bindControl({ ...this.devmapControl, wakeCpu: (cpu) => this.devs.ringDoorbell(cpu) });
@@ -707,6 +708,14 @@ export class Runtime extends EventEmitter {
       this.registry.unlist(v.ifindex);
     }
     for (const m of this.devmaps) for (const v of victims) m.removeIfindex(v.ifindex);
+    /* xsk_notifier(NETDEV_UNREGISTER) -> xsk_unbind_dev(): the device's AF_XDP sockets are unbound (they stay in maps: frames find them unbound, -ENXIO) */
+    for (const s of this.xsks.values()) {
+      const w = new Int32Array(s.shared.ctl);
+      if (!victims.some((v) => v.ifindex === w[XW_IFINDEX]) || Atomics.load(w, XW_STATE) !== XS_BOUND) continue;
+      Atomics.store(w, XW_STATE, XS_UNBOUND);
+      Atomics.store(w, XW_TX_KICK, 0);
+      this.xskBound.delete(`${w[XW_IFINDEX]}/${w[XW_QUEUE_ID]}`);
+    }
     const queues = victims.map((v) => this.registry.releaseQueues(v.ifindex));
     const gen = this.registry.rxqGen();
     for (;;) {

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BPF_ANY, BPF_EXIST, BPF_MAP_TYPE_CPUMAP, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENODEV, ENOMEM, EOVERFLOW,
-  Runtime, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, cpumapVal, type BpfObject, type Device,
+  Runtime, Umem, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, cpumapVal, type BpfObject, type Device,
 } from '../src/index.ts';
 import { fixture } from './helpers.ts';
 
@@ -205,6 +205,34 @@ test('cpumap', async (t) => {
     obj.maps.cpu_map!.delete(1);
   });
 
+  await t.test('a cpumap program redirecting to AF_XDP: queue 0, refusals release the socket', async () => {
+    const { obj, in0 } = await setup(rt, 'ck');
+    const [in2] = rt.createVeth('ck2', 'ck2p', { rxQueues: 2, cpus: [0, 0] });
+    in2.attachXdp(obj.progs.xdp_to_cpu!);
+    const s = await rt.xskSocket({ dev: in2, queueId: 0, umem: new Umem({ size: 16 * 4096 }) });
+    obj.maps.xsks!.update(0, u32(s.id));
+    obj.maps.cpu_map!.update(1, cpumapVal(256, obj.progs.cm_to_xsk!));
+    cfg(obj, { 0: 1, 1: 0 });
+    /* an empty fill ring: every delivery fails (-ENOMEM) and the kthread must not keep the socket's lock */
+    rt.clearTraceEvents();
+    await in2.inject({ count: 12, flows: 8 });
+    assert.equal(await rt.quiesce(), true);
+    assert.equal(s.statistics().rx_fill_ring_empty_descs, 12);
+    assert.equal(in2.stats().dropReasons.CPUMAP_PROG_DROP, 12);
+    /* now with chunks: frames of both queues reach the socket of queue 0 (the kthread's queue_index) */
+    assert.equal(s.fill.reserve(16), 16);
+    for (let i = 0; i < 16; i++) s.fill.setAddr(s.fill.idx + i, i * 4096);
+    s.fill.submit(16);
+    await in2.inject({ count: 12, flows: 8 });
+    assert.equal(await rt.quiesce(), true);
+    assert.ok(in2.stats().perCpu[0]!.rx_packets > 0);
+    assert.equal(s.counters().rx_packets, 12);
+    assert.equal(rt.stats().conserved, true);
+    void in0;
+    await s.close();
+    obj.maps.cpu_map!.delete(1);
+  });
+
   await t.test('deleting an entry: its kthread drains the queue first, then the record is freed', async () => {
     const { obj, in0 } = await setup(rt, 'cd');
     const m = obj.maps.cpu_map!;
@@ -230,6 +258,9 @@ test('cpumap', async (t) => {
     assert.equal(s.stack, enq);
     assert.equal(s.xdp_aborted, 1000 - enq);
     assert.equal(rt.stats().conserved, true);
+    /* kthread_stop()'s last wake-up: an empty batch traced with sched 1 */
+    const last = rt.traceEvents('xdp_cpumap_kthread').filter((e) => e.map_id === m.id).at(-1)!;
+    assert.deepEqual([last.processed, last.sched, last.cpu], [0, 1, 1]);
     /* the record is freed once the kthread stopped */
     const cm = m.map as unknown as { retiring(): number; reclaim(): void };
     const t1 = performance.now();

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BPF_EXIST, BPF_MAP_TYPE_XSKMAP, BPF_NOEXIST, E2BIG, EBADF, EBUSY, EEXIST, EINVAL, ENOBUFS, ENODEV, ENOENT, ENOMEM, ENOSPC,
-  EOPNOTSUPP, Runtime, Umem, XDP_COPY, XDP_ZEROCOPY, buildUdp4, checkUdp4, type BpfObject, type Device, type XdpSocket,
+  EOPNOTSUPP, Runtime, Umem, XDP_COPY, XDP_USE_SG, XDP_ZEROCOPY, buildUdp4, checkUdp4, type BpfObject, type Device, type XdpSocket,
 } from '../src/index.ts';
 import { fixture } from './helpers.ts';
 
@@ -211,13 +211,74 @@ test('AF_XDP', async (t) => {
     assert.equal(s.counters().tx_packets, N);
     const st = s.statistics();
     assert.equal(st.tx_invalid_descs, 1);
-    /* more than XSK_TX_BATCH_SIZE (32): a second round found the ring empty at its end, once */
-    assert.equal(st.tx_ring_empty_descs, 1);
+    /* more than XSK_TX_BATCH_SIZE (32): a second round sent the rest; the invalid descriptor ended it (no empty peek) */
+    assert.equal(st.tx_ring_empty_descs, 0);
     assert.equal(a.stats().xsk_tx, N);
     assert.equal(a.stats().tx_packets, N);
     assert.equal(b.stats().stack, N);
+    /* an invalid descriptor in the middle ends the call: the one after it waits for the next sendto() */
+    assert.equal(tx.reserve(3), 3);
+    tx.setDesc(tx.idx, 0, pkt.length, 0);
+    tx.setDesc(tx.idx + 1, 1 << 30, pkt.length, 0);
+    tx.setDesc(tx.idx + 2, 2048, pkt.length, 0);
+    tx.submit(3);
+    const sendAndWait = async (n: number): Promise<number[]> => {
+      s.sendto();
+      const t1 = performance.now();
+      while (s.comp.available() < n && performance.now() - t1 < 5000) await new Promise((r) => setTimeout(r, 2));
+      assert.equal(await rt.quiesce(), true);
+      const k = s.comp.peek(1000);
+      const out = Array.from({ length: k }, (_, i) => s.comp.addr(s.comp.idx + i));
+      s.comp.release(k);
+      return out;
+    };
+    assert.deepEqual(await sendAndWait(1), [0]);
+    assert.equal(s.statistics().tx_invalid_descs, 2);
+    assert.deepEqual(await sendAndWait(1), [2048]);
+    assert.equal(s.statistics().tx_ring_empty_descs, 1);
+    /* a refused transmit (the peer is down): the frame is dropped, its address completes, the call ends there */
+    b.down();
+    assert.equal(tx.reserve(2), 2);
+    tx.setDesc(tx.idx, 0, pkt.length, 0);
+    tx.setDesc(tx.idx + 1, 2048, pkt.length, 0);
+    tx.submit(2);
+    assert.deepEqual(await sendAndWait(1), [0]);
+    assert.equal(s.counters().tx_err, 1);
+    assert.equal(a.stats().dropReasons.XSK_TX_ERR, 1);
+    b.up();
+    assert.deepEqual(await sendAndWait(1), [2048]);
+    /* a full completion ring: nothing is sent until the application makes room and calls sendto() again */
+    const c2 = await rt.xskSocket({ dev: b, queueId: 0, umem: new Umem({ size: 16 * 2048, chunkSize: 2048 }), rxSize: 0, txSize: 8, compSize: 2 });
+    const tx2 = c2.tx!;
+    assert.equal(tx2.reserve(4), 4);
+    for (let i = 0; i < 4; i++) {
+      c2.umem.bytes.set(pkt, i * 2048);
+      tx2.setDesc(tx2.idx + i, i * 2048, pkt.length, 0);
+    }
+    tx2.submit(4);
+    c2.sendto();
+    assert.equal(await rt.quiesce(), true);
+    assert.equal(c2.counters().tx_packets, 2);
+    assert.equal(c2.comp.peek(4), 2);
+    c2.comp.release(2);
+    c2.sendto();
+    assert.equal(await rt.quiesce(), true);
+    assert.equal(c2.counters().tx_packets, 4);
     assert.equal(rt.stats().conserved, true);
+    await c2.close();
     await s.close();
+  });
+
+  await t.test('a deleted device unbinds its sockets; XDP_USE_SG is not modelled', async () => {
+    const d = newDev(1);
+    d.attachXdp(obj.progs.xdp_sock!);
+    const s = await rt.xskSocket({ dev: d, queueId: 0, umem: new Umem({ size: 16 * 4096 }) });
+    await assert.rejects(rt.xskSocket({ dev: newDev(1), queueId: 0, umem: new Umem({ size: 16 * 4096 }), bindFlags: XDP_USE_SG }), { errno: EOPNOTSUPP });
+    await rt.deleteDevice(d);
+    assert.equal(s.bound, false);
+    assert.equal(s.closed, false);
+    await s.close();
+    assert.equal(s.closed, true);
   });
 
   await t.test('close: out of the map, the program falls back to XDP_PASS', async () => {

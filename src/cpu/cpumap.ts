@@ -25,7 +25,7 @@
  * own instance of each map (CpuMap.bq*), its kthread list here.
  */
 import { BPF_MAP_TYPE_UNSPEC, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT } from '../shared/uapi.ts';
-import { FM_INGRESS, FM_WORDS } from '../shared/frame-pool.ts';
+import { FM_INGRESS, FM_RXQ, FM_WORDS } from '../shared/frame-pool.ts';
 import {
   CPU_CPUMAP_ENQ, CPU_CPUMAP_ENQ_DROPS, CPU_CPUMAP_KT_DROP, CPU_CPUMAP_KT_PASS, CPU_CPUMAP_KT_PROCESSED, CPU_CPUMAP_KT_REDIRECT,
   CPU_CPUMAP_KT_SCHED, DR_CPUMAP_FULL, DR_CPUMAP_PROG_ABORTED, DR_CPUMAP_PROG_DROP, devRow,
@@ -58,11 +58,42 @@ export function redirectCpumap(ri: RedirectInfo, map: CpuMap, key: number, flags
   return XDP_REDIRECT;
 }
 
-/** Per-CPU flush list of cpumaps with bulk queues waiting (bpf_net_ctx's cpu_map_flush_list). */
+/**
+ * This CPU's flush list of cpumap bulk queues (bpf_net_ctx's
+ * cpu_map_flush_list): (map, entry) pairs, oldest first; flushed newest
+ * first, as list_add() builds the kernel's list. A bulk flushed because it
+ * was full leaves the list (__list_del_clearprev) and rejoins it, at the
+ * head, with its next frame.
+ */
 export class CpumapFlushList {
   readonly maps: (CpuMap | null)[] = new Array(64).fill(null);
+  recs = new Int32Array(64);
   len = 0;
   readonly drops = new Int32Array(CPU_MAP_BULK_SIZE);
+
+  add(map: CpuMap, rec: number): void {
+    if (this.len === this.recs.length) {
+      const r = new Int32Array(this.len * 2);
+      r.set(this.recs);
+      this.recs = r;
+      this.maps.length = this.len * 2;
+    }
+    this.maps[this.len] = map;
+    this.recs[this.len++] = rec;
+  }
+
+  remove(map: CpuMap, rec: number): void {
+    for (let i = 0; i < this.len; i++) {
+      if (this.maps[i] === map && this.recs[i] === rec) {
+        for (let k = i + 1; k < this.len; k++) {
+          this.maps[k - 1] = this.maps[k]!;
+          this.recs[k - 1] = this.recs[k]!;
+        }
+        this.maps[--this.len] = null;
+        return;
+      }
+    }
+  }
 }
 
 /* cpu_map_enqueue() / bq_enqueue() */
@@ -70,16 +101,13 @@ export function cpuMapEnqueue(c: Cpu, map: CpuMap, rec: number, fd: number): num
   let k = map.bqCount[rec]!;
   if (k === CPU_MAP_BULK_SIZE) {
     bqFlushToQueue(c, map, rec);
+    c.cpumapFlush.remove(map, rec);
+    map.bqOnList[rec] = 0;
     k = 0;
   }
   if (map.bqOnList[rec] === 0) {
     map.bqOnList[rec] = 1;
-    map.flushList[map.flushLen++] = rec;
-    if (map.flushLen === 1) {
-      const fl = c.cpumapFlush;
-      if (fl.len === fl.maps.length) fl.maps.push(null);
-      fl.maps[fl.len++] = map;
-    }
+    c.cpumapFlush.add(map, rec);
   }
   map.bq[rec * CPU_MAP_BULK_SIZE + k] = fd;
   map.bqCount[rec] = k + 1;
@@ -106,16 +134,13 @@ function bqFlushToQueue(c: Cpu, map: CpuMap, rec: number): void {
 /* __cpu_map_flush(): newest first (list_add), then wake_up_process() of the entry's kthread */
 export function cpuMapFlush(c: Cpu): void {
   const fl = c.cpumapFlush;
-  for (let m = fl.len - 1; m >= 0; m--) {
-    const map = fl.maps[m]!;
-    for (let i = map.flushLen - 1; i >= 0; i--) {
-      const rec = map.flushList[i]!;
-      bqFlushToQueue(c, map, rec);
-      map.bqOnList[rec] = 0;
-      c.devs.ringDoorbell(map.recCpu(rec));
-    }
-    map.flushLen = 0;
-    fl.maps[m] = null;
+  for (let i = fl.len - 1; i >= 0; i--) {
+    const map = fl.maps[i]!;
+    const rec = fl.recs[i]!;
+    bqFlushToQueue(c, map, rec);
+    map.bqOnList[rec] = 0;
+    c.devs.ringDoorbell(map.recCpu(rec));
+    fl.maps[i] = null;
   }
   fl.len = 0;
 }
@@ -205,6 +230,9 @@ export class CpumapKthreads {
         t.resched = true; /* an empty queue: the kthread sleeps (schedule()) */
         /* kthread_stop(): the queue is empty and nothing can enqueue any more: the kthread exits */
         if (map.recState(t.rec) === CS_STOPPING && map.queueEmpty(t.rec)) {
+          /* kthread_stop() wakes it one last time: an empty batch is traced (processed 0, sched 1) before it exits */
+          const c = this.c;
+          if (c.trace.on[TP_XDP_CPUMAP_KTHREAD]) c.trace.emit9(TP_XDP_CPUMAP_KTHREAD, map.shared.id, XDP_REDIRECT, c.cpu, 0, 0, 1, 0, 0, 0);
           map.markStopped(t.rec);
           stopped = true;
         }
@@ -239,6 +267,8 @@ export class CpumapKthreads {
       for (let i = 0; i < n; i++) {
         const fd = frames[i]!;
         const devRx = meta[fd * FM_WORDS + FM_INGRESS]!;
+        /* the kthread's xdp_rxq_info has queue_index 0 (6.18): a redirect to an XSKMAP is checked against queue 0 */
+        meta[fd * FM_WORDS + FM_RXQ] = 0;
         const act = c.runProg(prog, fd, devRx, 0, 0);
         const row = devRow(devRx);
         switch (act) {

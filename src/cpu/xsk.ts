@@ -90,7 +90,14 @@ export class XskCpu {
     this.sg = (this.ctl[XW_FLAGS]! & XDP_USE_SG) !== 0;
   }
 
-  /* take the owner lock; reload the cached ring indexes if another CPU used the rings since */
+  /** Take the owner lock if it is free: false if another CPU holds it. */
+  tryAcquire(cpu: number): boolean {
+    if (Atomics.compareExchange(this.ctl, XW_LOCK, 0, cpu + 1) !== 0) return false;
+    this.resync(cpu);
+    return true;
+  }
+
+  /* take the owner lock (the caller holds no other socket's: no lock-order deadlock); reload the cached ring indexes if another CPU used the rings since */
   acquire(cpu: number): void {
     const c = this.ctl;
     const me = cpu + 1;
@@ -100,6 +107,12 @@ export class XskCpu {
         if (spins > 256) Atomics.wait(c, XW_LOCK, c[XW_LOCK]!, 0.01);
       }
     }
+    this.resync(cpu);
+  }
+
+  private resync(cpu: number): void {
+    const c = this.ctl;
+    const me = cpu + 1;
     if (c[XW_LAST] !== me) {
       for (const q of [this.fq, this.cq, this.rx, this.tx]) {
         if (q === null) continue;
@@ -108,11 +121,11 @@ export class XskCpu {
       }
       c[XW_LAST] = me;
     }
-    this.held = true;
   }
   release(): void {
     this.held = false;
     Atomics.store(this.ctl, XW_LOCK, 0);
+    Atomics.notify(this.ctl, XW_LOCK);
   }
 }
 
@@ -156,10 +169,35 @@ export class XskTable {
     if (xs.ifindex !== devRx || xs.queueId !== rxq) return this.refuse(xs, -EINVAL, fd);
     const rx = xs.rx;
     if (rx === null) return this.refuse(xs, -EINVAL, fd);
-    if (!xs.held) {
+    /*
+     * The rings' kernel side is this CPU's while it holds the socket's lock:
+     * from the first delivery of a poll to xsk_flush. A socket held by
+     * another CPU is waited for with none of ours held (they are flushed
+     * first), so two CPUs never wait for each other.
+     */
+    const took = !xs.held;
+    if (took && !xs.tryAcquire(c.cpu)) {
+      if (this.flushLen !== 0) this.flush();
       xs.acquire(c.cpu);
-      this.flushList[this.flushLen++] = xs;
     }
+    const err = this.deliver(xs, fd, devRx);
+    if (took) {
+      /* __xsk_map_redirect(): only a socket that took the frame joins the flush list */
+      if (err === 0) {
+        xs.held = true;
+        this.flushList[this.flushLen++] = xs;
+      } else {
+        xs.fq.consPublish();
+        xs.release();
+      }
+    }
+    return err;
+  }
+
+  /* __xsk_rcv(): the lock is held */
+  private deliver(xs: XskCpu, fd: number, devRx: number): number {
+    const c = this.c;
+    const rx = xs.rx!;
     const pool = c.pool;
     const len = pool.frameLen(fd);
     const ctl = xs.ctl;
@@ -212,7 +250,8 @@ export class XskTable {
 
   /* __xsk_map_flush() -> xsk_flush(): RX descriptors and the fill ring's consumption published, the reader woken */
   flush(): void {
-    for (let i = 0; i < this.flushLen; i++) {
+    /* newest first, as list_add() builds the kernel's list */
+    for (let i = this.flushLen - 1; i >= 0; i--) {
       const xs = this.flushList[i]!;
       xs.rx!.prodSubmit();
       xs.fq.consPublish();
@@ -254,7 +293,15 @@ export class XskTable {
     return work;
   }
 
-  /* xsk_generic_xmit(): one batch */
+  /*
+   * __xsk_generic_xmit(): one call. Peek a descriptor (an invalid one is
+   * skipped and ends the call; an empty ring ends it and counts
+   * tx_ring_empty_descs), stop at XSK_TX_BATCH_SIZE (-EAGAIN: xdpsim takes
+   * it as the application's retry and keeps the socket kicked), reserve a
+   * completion slot (full: -EAGAIN, the application must sendto() again),
+   * build the frame and transmit it; a refused transmit (NET_XMIT_DROP)
+   * frees the frame, completes its address and ends the call (-EBUSY).
+   */
   private xmit(xs: XskCpu): number {
     const c = this.c;
     const tx = xs.tx!;
@@ -265,48 +312,40 @@ export class XskTable {
     const ctl = xs.ctl;
     let n = 0;
     for (;;) {
-      if (n === XSK_TX_BATCH_SIZE) {
-        /* -EAGAIN: the rest waits for the next round */
-        if (tx.hasDescs() || tx.consNbEntries(1) > 0) Atomics.store(ctl, XW_TX_KICK, 1);
+      if (!tx.consPeekDesc(umem)) {
+        /* an invalid descriptor (counted in tx_invalid_descs) is released and ends the call */
+        if (tx.hasDescs()) tx.consRelease(1);
         break;
       }
-      if (!tx.consPeekDesc(umem)) {
-        /* an invalid descriptor is skipped (counted in tx_invalid_descs); an empty ring ends the batch */
-        if (tx.hasDescs()) {
-          tx.consRelease(1);
-          continue;
-        }
+      if (n === XSK_TX_BATCH_SIZE) {
+        Atomics.store(ctl, XW_TX_KICK, 1);
         break;
       }
       const i = tx.idx;
       const addr = tx.descAddr(i);
       const len = tx.descLen(i);
       /* backpressure: a completion slot first (xsk_cq_reserve_locked) */
-      if (cq.prodReserve(1) !== 0) {
-        Atomics.store(ctl, XW_TX_KICK, 1);
-        break;
-      }
-      const fd = pool.alloc();
-      if (fd < 0 || len > pool.maxLinearLen) {
-        if (fd >= 0) pool.free(fd);
-        cq.prodCancel(1);
-        Atomics.store(ctl, XW_TX_KICK, 1);
+      if (cq.prodReserve(1) !== 0) break;
+      cq.setAddr(cq.idx, addr);
+      tx.consRelease(1);
+      n++;
+      const fd = len > pool.maxLinearLen ? -1 : pool.alloc();
+      if (fd < 0) {
+        /* a frame xdpsim cannot build (longer than a frame's linear part, or no free frame): dropped as a refused transmit */
+        ctl[XW_TX_ERR] = (ctl[XW_TX_ERR]! + 1) | 0;
         break;
       }
       const m = fd * FM_WORDS;
       pool.data.set(umem.bytes.subarray(addr, addr + len), pool.base(fd) + pool.meta[m + FM_DATA]!);
       pool.meta[m + FM_LEN] = len;
-      cq.setAddr(cq.idx, addr);
-      tx.consRelease(1);
-      n++;
       c.ctr[row + DEV_XSK_TX]++;
       if (c.devs.stackXmit(xs.ifindex, xs.queueId, fd) < 0) {
-        /* NET_XMIT_DROP: the skb is freed, its address still completes */
+        /* NET_XMIT_DROP: the skb is freed, its address still completes, the call ends */
         ctl[XW_TX_ERR] = (ctl[XW_TX_ERR]! + 1) | 0;
         c.drop(fd, row, DR_XSK_TX_ERR);
-      } else {
-        ctl[XW_TX_PACKETS] = (ctl[XW_TX_PACKETS]! + 1) | 0;
+        break;
       }
+      ctl[XW_TX_PACKETS] = (ctl[XW_TX_PACKETS]! + 1) | 0;
     }
     return n;
   }

@@ -124,14 +124,13 @@ export class CpuMap extends MapBase implements BpfMap {
   private stopping: number[] = [];
 
   /*
-   * This CPU's bulk queues (struct xdp_bulk_queue, per entry record) and
-   * their flush list: per-thread state of the instance a CPU opened.
+   * This CPU's bulk queues (struct xdp_bulk_queue, per entry record):
+   * per-thread state of the instance a CPU opened (the flush list is the
+   * CPU's, src/cpu/cpumap.ts).
    */
   readonly bq: Int32Array;
   readonly bqCount: Int32Array;
   readonly bqOnList: Int32Array;
-  readonly flushList: Int32Array;
-  flushLen = 0;
 
   constructor(shared: MapShared) {
     super(shared);
@@ -142,7 +141,6 @@ export class CpuMap extends MapBase implements BpfMap {
     this.bq = new Int32Array(this.nrecords * CPU_MAP_BULK_SIZE);
     this.bqCount = new Int32Array(this.nrecords);
     this.bqOnList = new Int32Array(this.nrecords);
-    this.flushList = new Int32Array(this.nrecords);
   }
 
   get sysValueSize(): number {

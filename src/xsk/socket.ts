@@ -52,6 +52,7 @@ export const XW_WORDS = 32;
 
 export const XS_BOUND = 1;
 export const XS_CLOSED = 2;
+export const XS_UNBOUND = 3; /* its device was unregistered (xsk_unbind_dev) */
 
 export interface XskRingShared { sab: SharedArrayBuffer; entries: number }
 
@@ -152,6 +153,9 @@ export class XdpSocketView {
   /** sendto() was called and the bound queue's CPU has not taken the kick yet */
   get txKicked(): boolean {
     return Atomics.load(this.ctl, XW_TX_KICK) !== 0;
+  }
+  get closed(): boolean {
+    return Atomics.load(this.ctl, XW_STATE) === XS_CLOSED;
   }
   get bound(): boolean {
     return Atomics.load(this.ctl, XW_STATE) === XS_BOUND;
