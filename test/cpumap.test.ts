@@ -173,6 +173,21 @@ test('cpumap', async (t) => {
     obj.maps.cpu_map!.delete(1);
   });
 
+  await t.test('flush order: newest bulk first; a bulk flushed when full rejoins the list at its head', async () => {
+    const { obj, in0 } = await setup(rt, 'co');
+    in0.attachXdp(obj.progs.xdp_by_port!);
+    obj.maps.cpu_map!.update(0, cpumapVal(64));
+    obj.maps.cpu_map!.update(1, cpumapVal(64));
+    assert.equal(await rt.quiesce(), true);
+    rt.clearTraceEvents();
+    /* one poll: a frame for CPU 0, one for CPU 1, eight more for CPU 0 (the 9th for CPU 0 flushes its full bulk) */
+    await in0.inject({ count: 10, flows: 10 });
+    assert.equal(await rt.quiesce(), true);
+    assert.deepEqual(rt.traceEvents('xdp_cpumap_enqueue').map((e) => [e.to_cpu, e.processed]), [[0, 8], [0, 1], [1, 1]]);
+    obj.maps.cpu_map!.delete(0);
+    obj.maps.cpu_map!.delete(1);
+  });
+
   await t.test('the cpumap program\'s context: the receiving device, queue 0, no egress, on the target CPU', async () => {
     const { obj, in0 } = await setup(rt, 'cx');
     obj.maps.cpu_map!.update(0, cpumapVal(64, obj.progs.cm_seen!));
