@@ -25,7 +25,7 @@ const cases: Case[] = [];
 const add = (group: string, name: string, o: Omit<BenchOptions, 'duration' | 'interval'>): void => {
   cases.push({ group, name, o: { ...o, duration: seconds, interval: 0 } });
 };
-const modes = ['drop', 'pass', 'tx', 'redirect', 'redirect-map', 'redirect-multi'] as const;
+const modes = ['drop', 'pass', 'tx', 'redirect', 'redirect-map', 'redirect-multi', 'redirect-cpu', 'redirect-xsk'] as const;
 for (const mode of modes) for (const size of [64, 1500]) add('modes', `${mode} ${size} B`, { mode, pktSize: size });
 add('bulk', 'redirect-map bulk 16', { mode: 'redirect-map' });
 add('bulk', 'redirect-map bulk 1', { mode: 'redirect-map', bulkSize: 1 });

@@ -30,7 +30,7 @@ import {
   BPF_MAP_TYPE_PERF_EVENT_ARRAY,
 } from '../shared/uapi.ts';
 import {
-  INT_MAX, MapBase, PCPU_MIN_UNIT_SIZE, U32_MAX, ValueCache, allocShared, copyBytes, lockableFlagsOk, mapShared,
+  INT_MAX, MapBase, PCPU_MIN_UNIT_SIZE, ValueCache, allocShared, copyBytes, indexGetNextKey, lockableFlagsOk, mapShared,
   plainFlagsOk, roundUp8, u32Key,
 } from './common.ts';
 import type { BpfMap, MapKey, MapShared, MapSpecChecked } from './map.ts';
@@ -209,20 +209,6 @@ export class ArrayMap extends MapBase implements BpfMap {
   /** array_map_get_next_key: null or an index past the end gives 0; the last gives ENOENT. */
   sysGetNextKey(key: MapKey | null, out: Uint8Array): number {
     if (!this.sysCanRead) return -EPERM;
-    let index = U32_MAX;
-    if (key !== null) {
-      index = u32Key(key);
-      if (index < 0) return -EINVAL;
-    }
-    let next: number;
-    if (index >= this.maxEntries) next = 0;
-    else if (index === this.maxEntries - 1) return -ENOENT;
-    else next = index + 1;
-    if (out.length < 4) return -EFAULT;
-    out[0] = next & 0xff;
-    out[1] = (next >>> 8) & 0xff;
-    out[2] = (next >>> 16) & 0xff;
-    out[3] = next >>> 24;
-    return 0;
+    return indexGetNextKey(key, out, this.maxEntries);
   }
 }

@@ -9,7 +9,7 @@
  * 2 held with waiters. Taken with Atomics.compareExchange, a short spin,
  * then Atomics.wait; released with Atomics.exchange (+ notify if 2).
  */
-import { EINVAL, ENOMEM, EPERM, XdpsimError } from '../shared/errno.ts';
+import { EFAULT, EINVAL, ENOENT, ENOMEM, EPERM, XdpsimError } from '../shared/errno.ts';
 import {
   BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_F_RDONLY, BPF_F_RDONLY_PROG, BPF_F_WRONLY, BPF_NOEXIST,
 } from '../shared/uapi.ts';
@@ -224,6 +224,30 @@ function spinLockSlow(a: Int32Array, i: number): boolean {
 
 export function spinUnlock(a: Int32Array, i: number): void {
   if (Atomics.exchange(a, i, 0) === 2) Atomics.notify(a, i, 1);
+}
+
+/**
+ * get_next_key of the maps indexed 0..max_entries-1 (array_map_get_next_key,
+ * and the devmap, cpumap and xskmap copies of it): NULL or an index past
+ * the end gives 0, the last index ENOENT, else the next index, written into
+ * out as a little-endian u32. Returns 0 or -errno.
+ */
+export function indexGetNextKey(key: MapKey | null, out: Uint8Array, maxEntries: number): number {
+  let index = 0xffffffff;
+  if (key !== null) {
+    index = u32Key(key);
+    if (index < 0) return -EINVAL;
+  }
+  let next: number;
+  if (index >= maxEntries) next = 0;
+  else if (index === maxEntries - 1) return -ENOENT;
+  else next = index + 1;
+  if (!(out instanceof Uint8Array) || out.length < 4) return -EFAULT;
+  out[0] = next & 0xff;
+  out[1] = (next >>> 8) & 0xff;
+  out[2] = (next >>> 16) & 0xff;
+  out[3] = next >>> 24;
+  return 0;
 }
 
 /* ---- the base of every opened map ---- */

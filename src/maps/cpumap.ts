@@ -37,7 +37,7 @@
  */
 import { E2BIG, EEXIST, EFAULT, EINVAL, ENODEV, ENOENT, ENOMEM, EOVERFLOW, EPERM } from '../shared/errno.ts';
 import { BPF_EXIST, BPF_F_NUMA_NODE, BPF_NOEXIST } from '../shared/uapi.ts';
-import { MapBase, allocShared, mapShared, u32Key } from './common.ts';
+import { MapBase, allocShared, indexGetNextKey, mapShared, u32Key } from './common.ts';
 import type { BpfMap, MapKey, MapShared, MapSpecChecked } from './map.ts';
 import type { MapValue } from './value.ts';
 import type { DevmapControl } from './devmap.ts';
@@ -478,18 +478,7 @@ export class CpuMap extends MapBase implements BpfMap {
   /* cpu_map_get_next_key(): a walk over indexes */
   sysGetNextKey(key: MapKey | null, out: Uint8Array): number {
     if (!this.sysCanRead) return -EPERM;
-    if (!(out instanceof Uint8Array) || out.length < 4) return -EFAULT;
-    let index = 0xffffffff;
-    if (key !== null) {
-      index = u32Key(key);
-      if (index < 0) return -EINVAL;
-    }
-    let next: number;
-    if (index >= this.maxEntries) next = 0;
-    else if (index === this.maxEntries - 1) return -ENOENT;
-    else next = index + 1;
-    new DataView(out.buffer, out.byteOffset, 4).setUint32(0, next, true);
-    return 0;
+    return indexGetNextKey(key, out, this.maxEntries);
   }
 
   items(): number {

@@ -35,7 +35,7 @@ import {
   BPF_EXIST, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_RDONLY_PROG, BPF_F_WRONLY, BPF_MAP_TYPE_DEVMAP_HASH,
   BPF_NOEXIST,
 } from '../shared/uapi.ts';
-import { MapBase, ValueCache, allocShared, mapShared, u32Key } from './common.ts';
+import { MapBase, ValueCache, allocShared, indexGetNextKey, mapShared, u32Key } from './common.ts';
 import type { BpfMap, MapKey, MapShared, MapSpecChecked } from './map.ts';
 import { ReadOnlyMapValue, type MapValue } from './value.ts';
 
@@ -473,13 +473,8 @@ export class DevMap extends MapBase implements BpfMap {
       k = u32Key(key);
       if (k < 0) return -EINVAL;
     }
-    if (!this.isHash) {
-      /* dev_map_get_next_key(): a walk over indexes, whether or not they hold an entry */
-      const index = key === null ? 0xffffffff : k;
-      if (index >= this.maxEntries) return put(0);
-      if (index === this.maxEntries - 1) return -ENOENT;
-      return put(index + 1);
-    }
+    /* dev_map_get_next_key(): a walk over indexes, whether or not they hold an entry */
+    if (!this.isHash) return indexGetNextKey(key, out, this.maxEntries);
     /* dev_map_hash_get_next_key(): the rest of the key's chain, then the next buckets */
     let b = 0;
     if (key !== null) {
