@@ -158,9 +158,26 @@ export function refJmp(op: number, a0: bigint, b0: bigint, is32: boolean): boole
 export const FIXTURES = new URL('./fixtures/bpf/', import.meta.url).pathname;
 let tmp: string | null = null;
 
+/*
+ * The compiler: $XDPSIM_CLANG, else the newest versioned clang installed
+ * (clang-19 and up know -mcpu=v4; Debian 12's plain clang is 14), else clang.
+ */
+let clangCmd: string | null | undefined;
+export function clang(): string | null {
+  if (clangCmd !== undefined) return clangCmd;
+  const names = [process.env.XDPSIM_CLANG, 'clang-21', 'clang-20', 'clang-19', 'clang-18', 'clang'].filter((n): n is string => !!n);
+  clangCmd = names.find((n) => {
+    const r = spawnSync(n, ['--version'], { encoding: 'utf8' });
+    return !r.error && r.status === 0;
+  }) ?? null;
+  return clangCmd;
+}
+
 /** clang's version line, or null if clang does not run. */
 export function clangVersion(): string | null {
-  const r = spawnSync('clang', ['--version'], { encoding: 'utf8' });
+  const cmd = clang();
+  if (cmd === null) return null;
+  const r = spawnSync(cmd, ['--version'], { encoding: 'utf8' });
   return r.error || r.status !== 0 ? null : r.stdout.split('\n')[0]!;
 }
 
@@ -185,7 +202,7 @@ export function compileFixture(name: string, cpu = 'v3', extra: string[] = [], d
   const triple = r0.status === 0 ? r0.stdout.trim() : 'x86_64-linux-gnu';
   const inc = existsSync(`/usr/include/${triple}`) ? [`-I/usr/include/${triple}`] : [];
   const out = join(tmp, `${name}.${cpu}${extra.length ? '.' + extra.join('').replace(/[^A-Za-z0-9]/g, '') : ''}.o`);
-  const r = spawnSync('clang', ['-O2', '-g', '-target', 'bpf', `-mcpu=${cpu}`, ...inc, ...extra, '-c', join(dir, `${name}.c`), '-o', out], { encoding: 'utf8' });
+  const r = spawnSync(clang()!, ['-O2', '-g', '-target', 'bpf', `-mcpu=${cpu}`, ...inc, ...extra, '-c', join(dir, `${name}.c`), '-o', out], { encoding: 'utf8' });
   if (r.error) throw new Error(`clang: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`clang failed on ${name}.c:\n${r.stderr}`);
   return out;
