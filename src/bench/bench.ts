@@ -15,7 +15,7 @@
  * are not counted as drops.
  */
 import { fileURLToPath } from 'node:url';
-import { Runtime, type Device, type Stats, type XdpSocket } from '../runtime.ts';
+import { Runtime, type Device, type Stats } from '../runtime.ts';
 import { cpumapVal } from '../maps/cpumap.ts';
 import { Umem } from '../xsk/umem.ts';
 import { startXskConsumer, type XskConsumer } from '../xsk/consumer.ts';
@@ -135,7 +135,7 @@ function progName(mode: BenchMode, op: PacketOp): string {
   }
 }
 
-interface Scene { in0: Device; outs: Device[]; sinks: Device[]; prog: string; consumers: XskConsumer[]; socks: XdpSocket[]; cpumap: boolean }
+interface Scene { in0: Device; outs: Device[]; sinks: Device[]; prog: string; consumers: XskConsumer[]; cpumap: boolean }
 
 async function scene(rt: Runtime, mode: BenchMode, op: PacketOp, ports: number, o: BenchOptions): Promise<Scene> {
   const progFile = o.prog;
@@ -170,19 +170,17 @@ async function scene(rt: Runtime, mode: BenchMode, op: PacketOp, ports: number, 
     under.maps.cpus_count?.update(0, cpus);
   }
   const consumers: XskConsumer[] = [];
-  const socks: XdpSocket[] = [];
   if (mode === 'redirect-xsk') {
     /* a socket per queue, each drained by an rxdrop (or echo) consumer thread, as xdpsock -r (-l) */
     for (let q = 0; q < cpus; q++) {
       const echo = o.xskMode === 'echo';
       const s = await rt.xskSocket({ dev: in0, queueId: q, umem: new Umem({ size: 4096 * 4096 }), txSize: echo ? 2048 : 0, rxSize: 2048, fillSize: 4096 });
       under.maps.xsks_map?.update(q, s.id);
-      socks.push(s);
       consumers.push(await startXskConsumer(s.shared, echo ? 'echo' : 'rxdrop'));
     }
   }
   in0.attachXdp(h);
-  return { in0, outs, sinks, prog: progFile !== undefined ? `${h.name} (${progFile})` : h.name, consumers, socks, cpumap: mode === 'redirect-cpu' };
+  return { in0, outs, sinks, prog: progFile !== undefined ? `${h.name} (${progFile})` : h.name, consumers, cpumap: mode === 'redirect-cpu' };
 }
 
 interface Snap { t: number; rx: number; redirect: number; xmit: number; drop: number; errors: number; perCpu: number[] }

@@ -111,6 +111,8 @@ export function translate(input: TranslateInput): string {
     /* ---- validate, find leaders and edges ---- */
     const isWide = new Uint8Array(n);
     const leaders = new Set<number>([lo]);
+    /* the targets of jumps that do not fall through: the labels of the emitted blocks */
+    const targets = new Set<number>();
     let backward = false;
     const jumpTarget = (pc: number): number => {
       const c = ins.code[pc]!;
@@ -142,7 +144,9 @@ export function translate(input: TranslateInput): string {
           if (o === BPF_EXIT && pc + 1 < hi) leaders.add(pc + 1);
           continue;
         }
-        leaders.add(jumpTarget(pc));
+        const t = jumpTarget(pc);
+        leaders.add(t);
+        if (t !== pc + 1) targets.add(t);
         if (pc + 1 < hi) leaders.add(pc + 1);
       }
     }
@@ -160,19 +164,6 @@ export function translate(input: TranslateInput): string {
       body.push(s);
     };
     const labelMode = !backward && blocks.length < 800;
-    const targets = new Set<number>();
-    for (let pc = lo; pc < hi; pc++) {
-      if (isWide[pc]) {
-        pc++;
-        continue;
-      }
-      const c = ins.code[pc]!;
-      const cl = c & 0x07;
-      if ((cl === BPF_JMP || cl === BPF_JMP32) && (c & 0xf0) !== BPF_CALL && (c & 0xf0) !== BPF_EXIT) {
-        const t = jumpTarget(pc);
-        if (t !== pc + 1) targets.add(t);
-      }
-    }
     const sortedTargets = [...targets].sort((a, b) => a - b);
     const goto = (from: number, t: number): string => {
       if (labelMode) return t === from + 1 ? '' : `break L${t};`;

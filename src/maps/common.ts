@@ -268,6 +268,8 @@ export abstract class MapBase {
   protected readonly sysCanWrite: boolean;
   /* BPF_F_RDONLY_PROG: the verifier refuses update/delete from programs */
   protected readonly progCanWrite: boolean;
+  /** why the last user-space call failed, for MapHandle's message ('' after a success, or when the errno says it all) */
+  why = '';
 
   constructor(shared: MapShared) {
     this.shared = shared;
@@ -282,6 +284,12 @@ export abstract class MapBase {
     this.sysCanRead = (shared.mapFlags & BPF_F_WRONLY) === 0;
     this.sysCanWrite = (shared.mapFlags & BPF_F_RDONLY) === 0;
     this.progCanWrite = (shared.mapFlags & BPF_F_RDONLY_PROG) === 0;
+  }
+
+  /** -errno, noting why for MapHandle's message. */
+  protected err(errno: number, why: string): number {
+    this.why = why;
+    return -errno;
   }
 
   /** Size of one value as bpf(2) copies it: ncpus * round_up(value_size, 8) for per-CPU maps. */

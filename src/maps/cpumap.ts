@@ -41,6 +41,7 @@ import { MapBase, allocShared, indexGetNextKey, mapShared, u32Key } from './comm
 import type { BpfMap, MapKey, MapShared, MapSpecChecked } from './map.ts';
 import type { MapValue } from './value.ts';
 import type { DevmapControl } from './devmap.ts';
+import { producerLock, producerUnlock } from '../shared/ring.ts';
 
 /** CPU_MAP_BULK_SIZE: frames a CPU's bulk queue for one entry holds before it is flushed to the entry's queue. */
 export const CPU_MAP_BULK_SIZE = 8;
@@ -118,7 +119,6 @@ export class CpuMap extends MapBase implements BpfMap {
   readonly ringBase: number;
   /* the writer's state (the control plane's instance only) */
   private control: CpumapControl | null = null;
-  why = '';
   private free: number[] | null = null;
   private dead: { rec: number; snap: Int32Array }[] = [];
   private stopping: number[] = [];
@@ -178,15 +178,6 @@ export class CpuMap extends MapBase implements BpfMap {
     return Atomics.load(this.a, H_SEQ);
   }
 
-  private lock(o: number): void {
-    const a = this.a;
-    if (Atomics.compareExchange(a, o + C_LOCK, 0, 1) === 0) return;
-    for (let spins = 0; ; spins++) {
-      if (a[o + C_LOCK] === 0 && Atomics.compareExchange(a, o + C_LOCK, 0, 1) === 0) return;
-      if (spins > 256) Atomics.wait(a, o + C_LOCK, 1, 0.01);
-    }
-  }
-
   /**
    * bq_flush_to_queue()'s ring part: under the producer lock, put
    * frames[from..from+n) into the record's queue (__ptr_ring_produce);
@@ -199,7 +190,7 @@ export class CpuMap extends MapBase implements BpfMap {
     const ring = this.ringBase + rec * CPUMAP_QSIZE_MAX;
     const size = a[o + C_QSIZE]!;
     let nd = 0;
-    this.lock(o);
+    producerLock(a, o + C_LOCK);
     let p = a[o + C_PROD]!;
     for (let i = 0; i < n; i++) {
       const fd = frames[from + i]!;
@@ -211,7 +202,7 @@ export class CpuMap extends MapBase implements BpfMap {
       if (++p >= size) p = 0;
     }
     a[o + C_PROD] = p;
-    Atomics.store(a, o + C_LOCK, 0);
+    producerUnlock(a, o + C_LOCK);
     return nd;
   }
 
@@ -282,10 +273,6 @@ export class CpuMap extends MapBase implements BpfMap {
 
   private rec(r: number): number {
     return this.recBase + r * REC_WORDS;
-  }
-  private err(errno: number, why: string): number {
-    this.why = why;
-    return -errno;
   }
 
   /**

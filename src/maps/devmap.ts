@@ -151,8 +151,6 @@ export class DevMap extends MapBase implements BpfMap {
   private readonly copyU64: BigUint64Array;
   /* the writer's state (the control plane's instance only) */
   private control: DevmapControl = NO_CONTROL;
-  /** why the last user-space call failed, for MapHandle's message ('' after a success) */
-  why = '';
   private free: number[] | null = null;
   private dead: { rec: number; snap: Int32Array }[] = [];
 
@@ -269,11 +267,6 @@ export class DevMap extends MapBase implements BpfMap {
 
   private rec(r: number): number {
     return this.recBase + r * REC_WORDS;
-  }
-
-  private err(errno: number, why: string): number {
-    this.why = why;
-    return -errno;
   }
 
   /** Reuse records whose grace period is over. */

@@ -44,7 +44,6 @@ export function xskmapAlloc(attr: MapSpecChecked, id: number, ncpus: number, fai
 export class XskMap extends MapBase implements BpfMap {
   readonly a: Int32Array;
   private control: XskmapControl | null = null;
-  why = '';
   /* what a program's lookup returns: a read-only view of the socket's id, per thread */
   private readonly copy = new SharedArrayBuffer(8);
   private readonly copyU32 = new Uint32Array(this.copy);
@@ -87,10 +86,6 @@ export class XskMap extends MapBase implements BpfMap {
     throw this.progBug('delete', 'an xskmap can only be changed from user space');
   }
 
-  private err(errno: number, why: string): number {
-    this.why = why;
-    return -errno;
-  }
 
   /* xsk_map_update_elem() */
   sysUpdate(key: MapKey, value: Uint8Array, flags: number): number {

@@ -111,35 +111,38 @@ export class SpscRing extends RingBase {
   }
 }
 
-export class MpscRing extends RingBase {
-  /*
-   * The producer lock (ptr_ring's producer_lock): taken once per batch with
-   * a compare-and-exchange; a producer that finds it held spins, and after a
-   * while waits a few microseconds at a time (the holder only copies a batch).
-   */
-  private lock(): void {
-    const a = this.a;
-    if (Atomics.compareExchange(a, LOCK, 0, 1) === 0) return;
-    for (let spins = 0; ; spins++) {
-      if (a[LOCK] === 0 && Atomics.compareExchange(a, LOCK, 0, 1) === 0) return;
-      if (spins > 256) Atomics.wait(a, LOCK, 1, 0.01);
-    }
+/*
+ * A ring's producer lock (ptr_ring's producer_lock) in word i of a: taken
+ * once per batch with a compare-and-exchange; a producer that finds it held
+ * spins, and after a while waits a few microseconds at a time (the holder
+ * only copies a batch). producerUnlock() releases it.
+ */
+export function producerLock(a: Int32Array, i: number): void {
+  if (Atomics.compareExchange(a, i, 0, 1) === 0) return;
+  for (let spins = 0; ; spins++) {
+    if (a[i] === 0 && Atomics.compareExchange(a, i, 0, 1) === 0) return;
+    if (spins > 256) Atomics.wait(a, i, 1, 0.01);
   }
+}
+export function producerUnlock(a: Int32Array, i: number): void {
+  Atomics.store(a, i, 0);
+}
 
+export class MpscRing extends RingBase {
   /**
    * Any thread: enqueue up to n descriptors from src[from..from+n); returns how
    * many were taken (a full ring takes fewer: a partial send).
    */
   produce(src: Int32Array, from: number, n: number): number {
     const a = this.a;
-    this.lock();
+    producerLock(a, LOCK);
     const p = a[PROD]!; /* only lock holders write PROD */
     const free = this.size - ((p - Atomics.load(a, CONS)) | 0);
     const k = n < free ? n : free;
     const mask = this.mask;
     for (let i = 0; i < k; i++) a[RING_HDR + ((p + i) & mask)] = src[from + i]!;
     if (k > 0) Atomics.store(a, PROD, (p + k) | 0);
-    Atomics.store(a, LOCK, 0);
+    producerUnlock(a, LOCK);
     return k;
   }
   produceOne(desc: number): boolean {
