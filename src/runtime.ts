@@ -54,6 +54,7 @@ import { CaptureRing } from './shared/capring.ts';
 import { Capture, pointBits, type CaptureOptions, type CaptureResult } from './capture.ts';
 import { ControlServer } from './control.ts';
 import { createBpfMaps, isBpfObjectPath, prepareBpfObjectFile } from './bpf/load.ts';
+import { workerBundle } from './cpu/bundle.ts';
 
 export interface RuntimeOptions extends Partial<Omit<RuntimeLimits, 'cpus'>> {
   /** simulated CPUs (default 2); may exceed the machine's cores */
@@ -398,12 +399,13 @@ export class Runtime extends EventEmitter {
 
   private async spawn(): Promise<void> {
     const boot = new URL('./cpu/worker-boot.mjs', import.meta.url);
+    const bundle = workerBundle();
     for (let cpu = 0; cpu < this.cpus; cpu++) {
       /* execArgv: [] — the boot file loads tsx itself, and the parent's flags (--input-type, ...) do not fit a worker */
       /* XDPSIM_CPU_PROF=DIR: each CPU writes a V8 CPU profile there when it stops (node --cpu-prof does not reach workers started with execArgv []) */
       const prof = process.env.XDPSIM_CPU_PROF;
       const execArgv = prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [];
-      const w = new Worker(boot, { workerData: { cpu, shared: this.shared, rcu: this.rcuOn }, name: `xdpsim-cpu${cpu}`, execArgv });
+      const w = new Worker(boot, { workerData: { cpu, shared: this.shared, rcu: this.rcuOn, bundle }, name: `xdpsim-cpu${cpu}`, execArgv });
       this.workers.push(w);
       this.exits.push(new Promise((res) => w.once('exit', res)));
       w.on('error', (err) => {

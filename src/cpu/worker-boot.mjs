@@ -1,6 +1,27 @@
 // Entry of a CPU worker. tsx's hooks do not reach worker threads on Node 20
-// (NODE-NOTES.md), so register them here, then load the TypeScript entry.
+// (NODE-NOTES.md), so register them here (program objects are TypeScript),
+// then load the worker: the bundle of its sources when the runtime built one
+// (src/cpu/bundle.ts), else the TypeScript entry.
 import { register } from 'tsx/esm/api';
+import { register as registerHooks } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
+import { workerData } from 'node:worker_threads';
+
+/*
+ * V8's inlining budget, raised: the per-frame path (a NAPI poll's loop, the
+ * program call, the verdict, the redirect and the bulk queue) is a chain of
+ * small functions that the default budget (460 bytes of bytecode per
+ * function, 920 in all) stops inlining halfway. The flags are the process's
+ * and are read when a function is optimized.
+ */
+setFlagsFromString('--max-inlined-bytecode-size=1000');
+setFlagsFromString('--max-inlined-bytecode-size-cumulative=4000');
 
 register();
-await import('./worker.ts');
+const b = workerData.bundle;
+if (b) {
+  registerHooks(new URL('./bundle-hooks.mjs', import.meta.url), { data: { index: b.index, bundle: b.bundle } });
+  await import(b.bundle);
+} else {
+  await import('./worker.ts');
+}

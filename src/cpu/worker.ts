@@ -29,6 +29,7 @@ import { DevMap } from '../maps/devmap.ts';
 import { CpuMap } from '../maps/cpumap.ts';
 import type { XskShared } from '../xsk/socket.ts';
 import { Cpu } from './cpu.ts';
+import type { WorkerBundle } from './bundle.ts';
 import { setHelperContext } from './helpers.ts';
 import { RcuCheck } from './redirect.ts';
 import { isMapDef, isProgDef } from './program.ts';
@@ -40,6 +41,8 @@ export interface WorkerInit {
   shared: SharedState;
   /** false: no RCU bookkeeping (a benchmark's baseline; grace periods then end only when CPUs sleep) */
   rcu: boolean;
+  /** the bundle of this worker's sources (src/cpu/bundle.ts), read by worker-boot.mjs; null: the sources through tsx */
+  bundle: WorkerBundle | null;
 }
 
 const { cpu, shared, rcu } = workerData as WorkerInit;
