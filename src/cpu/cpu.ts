@@ -223,17 +223,25 @@ export class Cpu {
     return best;
   }
 
-  /** One round: a NAPI poll of every bound queue, each followed by a quiescent state. */
+  /**
+   * One round, as one net_rx_action() softirq: a NAPI poll of every bound
+   * queue (each ends with its xdp_do_flush()), then one quiescent state for
+   * the round, as the kernel's comes after the softirq; then the cpumap
+   * kthreads and AF_XDP TX.
+   */
   pollAll(): number {
     this.refreshQueues();
     const qs = this.queues;
     let work = 0;
     for (let i = 0; i < qs.length; i++) {
       work += this.napiPoll(qs[i]!);
-      this.quiescentState();
-      /* planted fault: the bulk queues flushed after the quiescent state */
-      if (this.faultFlushOutside) this.xdpDoFlush();
+      /* planted fault: a quiescent state, then the bulk queues flushed after it */
+      if (this.faultFlushOutside) {
+        this.quiescentState();
+        this.xdpDoFlush();
+      }
     }
+    this.quiescentState();
     /* the cpumap kthreads of this CPU, each for at most a NAPI budget, each followed by a quiescent state */
     work += this.kthreads.run();
     /* AF_XDP TX of the sockets bound to this CPU's queues (a batch each, while kicked) */
@@ -269,9 +277,15 @@ export class Cpu {
 
   /** One NAPI poll of global RX queue q: at most `budget` frames, then xdp_do_flush(). */
   napiPoll(q: number): number {
+    /*
+     * The queue's and the device's words are read with plain loads, as the
+     * kernel reads dev->flags or dev->xdp_prog (READ_ONCE): the control plane
+     * writes them, and what it frees waits for a grace period, which this
+     * poll's end precedes.
+     */
     const t = this.rxqtab;
     /* a queue being released (-1) is no longer ours, even if our list is older than the table */
-    const ifindex = Atomics.load(t, q * RQ_WORDS + RQ_IFINDEX);
+    const ifindex = t[q * RQ_WORDS + RQ_IFINDEX]!;
     if (ifindex <= 0) {
       this.gens[q]?.stop(GEN_DEV_DOWN);
       return 0;
@@ -282,14 +296,14 @@ export class Cpu {
     const ring = this.devs.ring(q);
     /* with frames from other threads waiting too, the wire gets half the budget: neither starves */
     let n = g !== undefined ? g.fill(batch, ring.hasWork() ? this.budget >> 1 : this.budget) : 0;
-    n += ring.consume(batch, this.budget - n, n);
+    if (n < this.budget) n += ring.consume(batch, this.budget - n, n);
     if (n === 0) return 0;
-    const rxq = Atomics.load(t, q * RQ_WORDS + RQ_INDEX);
+    const rxq = t[q * RQ_WORDS + RQ_INDEX]!;
     const devtab = this.devs.devtab;
     const d = ifindex * DT_WORDS;
-    const state = Atomics.load(devtab, d + DT_STATE);
-    const progId = Atomics.load(devtab, d + DT_PROG);
-    const tapOn = Atomics.load(devtab, d + DT_TAP) !== 0;
+    const state = devtab[d + DT_STATE]!;
+    const progId = devtab[d + DT_PROG]!;
+    const tapOn = devtab[d + DT_TAP] !== 0;
     this.capBits = devtab[d + DT_CAP]!;
     if (this.capBits !== 0) this.capLen = devtab[d + DT_CAPLEN]!;
     const c = this.ctr;

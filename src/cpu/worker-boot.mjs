@@ -16,6 +16,7 @@ import { workerData } from 'node:worker_threads';
  */
 setFlagsFromString('--max-inlined-bytecode-size=1000');
 setFlagsFromString('--max-inlined-bytecode-size-cumulative=4000');
+if (process.env.XDPSIM_V8) setFlagsFromString(process.env.XDPSIM_V8);
 
 register();
 const b = workerData.bundle;

@@ -60,9 +60,13 @@ export class NetDevices {
     return (s & (DS_REGISTERED | DS_UP)) === (DS_REGISTERED | DS_UP);
   }
 
-  /** The ring of global RX queue q (view created on first use, recreated if resized). */
+  /**
+   * The ring of global RX queue q (view created on first use, recreated if
+   * resized). The queue's words are read with plain loads, as the device
+   * words are: the control plane writes them before it publishes the queue.
+   */
   ring(q: number): MpscRing {
-    const size = Atomics.load(this.rxqtab, q * RQ_WORDS + RQ_SIZE);
+    const size = this.rxqtab[q * RQ_WORDS + RQ_SIZE]!;
     let r = this.rings[q];
     if (r === undefined || r.size !== size) {
       r = new MpscRing(this.ringSab, 4 * q * this.ringStride, size);
@@ -71,7 +75,7 @@ export class NetDevices {
     return r;
   }
   rxqCpu(q: number): number {
-    return Atomics.load(this.rxqtab, q * RQ_WORDS + RQ_CPU);
+    return this.rxqtab[q * RQ_WORDS + RQ_CPU]!;
   }
   rxqIfindex(q: number): number {
     return Atomics.load(this.rxqtab, q * RQ_WORDS + RQ_IFINDEX);

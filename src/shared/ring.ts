@@ -129,6 +129,10 @@ export function producerUnlock(a: Int32Array, i: number): void {
 }
 
 export class MpscRing extends RingBase {
+  /* the consumer index as this producer last read it, and the producer index it left */
+  private consSeen = 0;
+  /* not an index (indexes are int32): the first produce reads the consumer index */
+  private prodSeen = 0.5;
   /**
    * Any thread: enqueue up to n descriptors from src[from..from+n); returns how
    * many were taken (a full ring takes fewer: a partial send).
@@ -137,11 +141,22 @@ export class MpscRing extends RingBase {
     const a = this.a;
     producerLock(a, LOCK);
     const p = a[PROD]!; /* only lock holders write PROD */
-    const free = this.size - ((p - Atomics.load(a, CONS)) | 0);
+    /*
+     * The consumer index only grows, so the one this view read last is a
+     * safe bound while it leaves room; it is read again when it does not,
+     * or when another producer moved the ring since this one (then the old
+     * value might be too far behind to compare).
+     */
+    let free = this.size - ((p - this.consSeen) | 0);
+    if (free < n || p !== this.prodSeen) {
+      this.consSeen = Atomics.load(a, CONS);
+      free = this.size - ((p - this.consSeen) | 0);
+    }
     const k = n < free ? n : free;
     const mask = this.mask;
     for (let i = 0; i < k; i++) a[RING_HDR + ((p + i) & mask)] = src[from + i]!;
-    if (k > 0) Atomics.store(a, PROD, (p + k) | 0);
+    this.prodSeen = (p + k) | 0;
+    if (k > 0) Atomics.store(a, PROD, this.prodSeen);
     producerUnlock(a, LOCK);
     return k;
   }
