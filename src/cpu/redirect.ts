@@ -26,7 +26,7 @@ import {
   XDP_REDIRECT, XDP_XMIT_FLUSH,
 } from '../shared/uapi.ts';
 import { FM_DATA, FM_FLAGS, FM_INGRESS, FM_LEN, FM_METASIZE, FM_RXQ, FM_WORDS, FRAME_FLAG_HAS_FRAGS } from '../shared/frame-pool.ts';
-import { DS_REGISTERED, DS_UP, DT_FEATURES, DT_HARD_HEADER_LEN, DT_MTU, DT_STATE, DT_WORDS, G_GP_DONE } from '../shared/layout.ts';
+import { DS_REGISTERED, DS_UP, DT_FEATURES, DT_FWD_MAXLEN, DT_HARD_HEADER_LEN, DT_MTU, DT_STATE, DT_WORDS, G_GP_DONE } from '../shared/layout.ts';
 import {
   CPU_GP_VIOLATIONS, DEV_CLONES, DR_BROADCAST_EMPTY, DR_DEVMAP_PROG_ABORTED, DR_DEVMAP_PROG_DROP, DR_DEVMAP_XMIT_ERR, devRow,
 } from '../shared/counters.ts';
@@ -354,10 +354,13 @@ function xdpFwdCheck(c: Cpu, dev: number, fd: number): number {
   if (!(dev > 0 && dev < c.devs.maxDevices)) return -EINVAL; /* cannot happen: entries hold registered devices */
   const t = c.devs.devtab;
   const d = dev * DT_WORDS;
-  const features = t[d + DT_FEATURES]!;
-  if ((features & NETDEV_XDP_ACT_NDO_XMIT) === 0) return -EOPNOTSUPP;
   const m = fd * FM_WORDS;
   const meta = c.pool.meta;
+  /* the common case in one word (DT_FWD_MAXLEN): a linear frame to a device that is up and transmits XDP frames */
+  const maxLen = t[d + DT_FWD_MAXLEN]!;
+  if (maxLen >= 0 && (meta[m + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) === 0) return meta[m + FM_LEN]! > maxLen ? -EMSGSIZE : 0;
+  const features = t[d + DT_FEATURES]!;
+  if ((features & NETDEV_XDP_ACT_NDO_XMIT) === 0) return -EOPNOTSUPP;
   if ((features & NETDEV_XDP_ACT_NDO_XMIT_SG) === 0 && (meta[m + FM_FLAGS]! & FRAME_FLAG_HAS_FRAGS) !== 0) return -EOPNOTSUPP;
   /* xdp_ok_fwd_dev() */
   if ((t[d + DT_STATE]! & (DS_REGISTERED | DS_UP)) !== (DS_REGISTERED | DS_UP)) return -ENETDOWN;

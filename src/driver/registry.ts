@@ -11,12 +11,12 @@
  */
 import {
   DK_LOOPBACK, DK_SINK, DK_VETH, DS_REGISTERED, DS_UP, DT_FEATURES, DT_HARD_HEADER_LEN, DT_KIND,
-  DT_MTU, DT_NRXQ, DT_PEER, DT_PROG, DT_RXQ_BASE, DT_STATE, DT_TAP, DT_CAP, DT_CAPLEN, DT_WORDS, G_RXQ_GEN, RQ_CPU,
+  DT_MTU, DT_NRXQ, DT_PEER, DT_PROG, DT_RXQ_BASE, DT_STATE, DT_TAP, DT_CAP, DT_CAPLEN, DT_FWD_MAXLEN, DT_WORDS, G_RXQ_GEN, RQ_CPU,
   RQ_IFINDEX, RQ_INDEX, RQ_SIZE, RQ_WORDS, rxRingStride, type SharedState,
 } from '../shared/layout.ts';
 import { EBUSY, EEXIST, EINVAL, ENODEV, ENOSPC, XdpsimError } from '../shared/errno.ts';
 import {
-  ETH_HLEN, NETDEV_XDP_ACT_BASIC, NETDEV_XDP_ACT_NDO_XMIT, NETDEV_XDP_ACT_NDO_XMIT_SG,
+  ETH_HLEN, VLAN_HLEN, NETDEV_XDP_ACT_BASIC, NETDEV_XDP_ACT_NDO_XMIT, NETDEV_XDP_ACT_NDO_XMIT_SG,
   NETDEV_XDP_ACT_REDIRECT, NETDEV_XDP_ACT_RX_SG, XDP_FLAGS_DRV_MODE, XDP_FLAGS_HW_MODE, XDP_FLAGS_REPLACE,
   XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST,
 } from '../shared/uapi.ts';
@@ -94,7 +94,13 @@ export class DeviceRegistry {
     return Atomics.load(this.devtab, ifindex * DT_WORDS + w);
   }
   private setWord(ifindex: number, w: number, v: number): void {
-    Atomics.store(this.devtab, ifindex * DT_WORDS + w, v);
+    const t = this.devtab;
+    const d = ifindex * DT_WORDS;
+    Atomics.store(t, d + w, v);
+    if (w === DT_STATE || w === DT_MTU || w === DT_FEATURES || w === DT_HARD_HEADER_LEN) {
+      const ok = (t[d + DT_STATE]! & (DS_REGISTERED | DS_UP)) === (DS_REGISTERED | DS_UP) && (t[d + DT_FEATURES]! & NETDEV_XDP_ACT_NDO_XMIT) !== 0;
+      Atomics.store(t, d + DT_FWD_MAXLEN, ok ? t[d + DT_MTU]! + t[d + DT_HARD_HEADER_LEN]! + VLAN_HLEN : -1);
+    }
   }
 
   private checkName(name: string): void {

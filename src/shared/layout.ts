@@ -70,6 +70,14 @@ export const DT_TAP = 8;       /* 1: copy XDP_PASS frames to the user's handler 
 export const DT_HARD_HEADER_LEN = 9;
 export const DT_CAP = 10;      /* packet capture points (CAP_* in src/shared/capring.ts), 0 = none */
 export const DT_CAPLEN = 11;   /* capture snap length */
+/*
+ * What xdp_ok_fwd_dev() and __xdp_enqueue() check, in one word the control
+ * plane derives from the others whenever it writes them: mtu +
+ * hard_header_len + VLAN_HLEN while the device is registered, up and has
+ * NETDEV_XDP_ACT_NDO_XMIT, else -1 (the redirect path then checks each
+ * word itself, for the exact errno).
+ */
+export const DT_FWD_MAXLEN = 12;
 export const DT_WORDS = 16;
 
 export const DS_REGISTERED = 1 << 0;
