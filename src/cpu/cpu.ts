@@ -96,6 +96,8 @@ export class Cpu {
   readonly cloneLens = new Int32Array(MAX_SKB_FRAGS);
   /** false only for benchmarks measuring the cost of the RCU bookkeeping (Runtime option rcu: false) */
   rcuOn = true;
+  /** performance.now() at the start of the current round: the generators' clock, and the worker's time slice */
+  now = 0;
   /* planted faults (src/shared/rcu.ts RCU_FAULTS): off unless a run asks for them */
   faultEarlyQs = false;
   faultFlushOutside = false;
@@ -230,6 +232,7 @@ export class Cpu {
    * kthreads and AF_XDP TX.
    */
   pollAll(): number {
+    this.now = performance.now();
     this.refreshQueues();
     const qs = this.queues;
     let work = 0;
@@ -295,7 +298,7 @@ export class Cpu {
     const g = this.gens[q];
     const ring = this.devs.ring(q);
     /* with frames from other threads waiting too, the wire gets half the budget: neither starves */
-    let n = g !== undefined ? g.fill(batch, ring.hasWork() ? this.budget >> 1 : this.budget) : 0;
+    let n = g !== undefined ? g.fill(batch, ring.hasWork() ? this.budget >> 1 : this.budget, this.now) : 0;
     if (n < this.budget) n += ring.consume(batch, this.budget - n, n);
     if (n === 0) return 0;
     const rxq = t[q * RQ_WORDS + RQ_INDEX]!;

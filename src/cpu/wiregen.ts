@@ -356,11 +356,11 @@ export class WireGen {
 
   /**
    * Put the frames now due into batch[0..max); returns how many. Called by
-   * the CPU at the start of a NAPI poll of this queue.
+   * the CPU at the start of a NAPI poll of this queue, with the time its
+   * round started (one clock read per round).
    */
-  fill(batch: Int32Array, max: number): number {
+  fill(batch: Int32Array, max: number, now: number): number {
     if (this.state !== GEN_RUNNING) return 0;
-    const now = this.now();
     if (this.endAt !== 0 && now >= this.endAt) {
       this.finish(GEN_DONE);
       return 0;
@@ -436,6 +436,7 @@ export class WireGen {
     const slotFlags = this.slotFlags;
     const nslots = this.nslots;
     const reuse = this.reuse;
+    const replay = this.rp !== null;
     let j = this.j;
     let n = 0;
     while (n < want) {
@@ -465,7 +466,7 @@ export class WireGen {
       meta[m + FM_STATE] = FS_GEN;
       batch[n++] = fd;
       if (++j === nslots) j = 0;
-      if (this.rp !== null) this.advanceReplay();
+      if (replay) this.advanceReplay();
     }
     this.j = j;
     return n;

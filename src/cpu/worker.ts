@@ -155,7 +155,7 @@ function run(): void {
     if (Atomics.load(cc, base + CC_STATE) === CS_STOP) return stopNow();
     const work = core.pollAll();
     if (work === 0) return sleep();
-    if (performance.now() > sliceEnd) {
+    if (core.now > sliceEnd) {
       setImmediate(run);
       return;
     }
