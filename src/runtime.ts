@@ -392,6 +392,15 @@ export class Runtime extends EventEmitter {
     return this.clock();
   }
 
+  /**
+   * Where each CPU's code comes from: the URL of the worker bundle
+   * (src/cpu/bundle.ts), or of src/cpu/worker.ts when the CPUs run the
+   * sources (XDPSIM_BUNDLE=0, or a failed build).
+   */
+  async cpuCode(): Promise<string[]> {
+    return Promise.all(this.apis.map((a) => a.codeUrl()));
+  }
+
   /** Cores of this machine, for reference: CPUs may outnumber them. */
   static machineCores(): number {
     return availableParallelism();

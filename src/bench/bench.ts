@@ -117,6 +117,8 @@ export interface BenchSummary {
   leaked_frames: number;
   conserved: boolean;
   generator: { sent: number; missed: number; rewrites: number; stalls: number };
+  /** what the CPUs ran: the worker bundle (src/cpu/bundle.ts), or the sources through tsx (XDPSIM_BUNDLE=0) */
+  worker_code: 'bundle' | 'sources';
 }
 
 type Out = (s: string) => void;
@@ -235,6 +237,7 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
     await rt.stop();
     throw e;
   }
+  const workerCode = (await rt.cpuCode()).every((u) => u.endsWith('/cpu/worker.ts')) ? 'sources' : 'bundle';
   if (o.listen !== undefined) await openControlSocket(rt, o.listen);
   if (o.capture !== undefined) rt.startCapture([sc.in0], { file: o.capture.file, points: ['entry', 'exit'], ...(o.capture.count !== undefined ? { count: o.capture.count } : {}) });
   const tracing = o.tracing ?? 'off';
@@ -306,6 +309,7 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
     /* after stop() every frame must be back in the pool */
     leaked_frames: s.pool.frames - s.pool.free, conserved: s.conserved && framesIn === framesOut,
     generator: { sent: g.sent, missed: g.missed, rewrites: g.queues.reduce((a, q) => a + q.rewrites, 0), stalls: g.queues.reduce((a, q) => a + q.stalls, 0) },
+    worker_code: workerCode,
   };
   return sum;
 }

@@ -26,7 +26,7 @@
  * build does the same, with a warning.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, renameSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -93,6 +93,7 @@ function build(): WorkerBundle {
     outfile: file,
   });
   mkdirSync(dir, { recursive: true });
+  removeStale(dir, file);
   for (const f of out.outputFiles) {
     const text = f.path.endsWith('.map') ? f.text : constifyBundle(f.text);
     /* written aside, then renamed: processes building at once never read half a file */
@@ -103,10 +104,26 @@ function build(): WorkerBundle {
   return result;
 }
 
+/* Bundles of older sources, an hour old or more (a process started before the change may still be loading one). */
+function removeStale(dir: string, keep: string): void {
+  const hourAgo = Date.now() - 3600_000;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (!/^worker-[0-9a-f]+\.mjs(\.map)?$/.test(name) || p.startsWith(keep)) continue;
+    try {
+      if (statSync(p).mtimeMs < hourAgo) unlinkSync(p);
+    } catch {
+      /* another process removed it */
+    }
+  }
+}
+
 /*
- * `var NAME = EXPR;` at the top level, EXPR made of numeric literals,
- * operators and names already turned into const: back to `const`, unless
- * NAME is assigned anywhere else in the bundle.
+ * `var NAME = EXPR;` at the top level, NAME in upper case (the sources'
+ * spelling of a constant), EXPR made of numeric literals, operators and
+ * names already turned into const: back to `const`, unless NAME is
+ * assigned anywhere else in the bundle. (Were one missed, the worker would
+ * fail loudly at the assignment: a TypeError, never a wrong value.)
  */
 export function constifyBundle(text: string): string {
   const lines = text.split('\n');
@@ -116,6 +133,8 @@ export function constifyBundle(text: string): string {
     const m = decl.exec(lines[i]!);
     if (m === null) continue;
     const [, name, expr] = m as unknown as [string, string, string];
+    /* our constants are UPPER_CASE (esbuild may add a digit to one it renamed); anything else might be a let */
+    if (!/^[A-Z][A-Z0-9_]*$/.test(name)) continue;
     const idents = expr.replace(/\b(0x[0-9a-f]+|\d+(\.\d+)?(e[+-]?\d+)?)\b/gi, ' ').match(/[A-Za-z_$][\w$]*/g) ?? [];
     if (!/^[\w$\s()+\-*/%<>|&^~.]*$/.test(expr) || !idents.every((id) => consts.has(id))) continue;
     const esc = name.replace(/\$/g, '\\$');

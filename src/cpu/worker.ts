@@ -131,6 +131,10 @@ export const cpuApi = {
   ping(): number {
     return cpu;
   },
+  /** The module this CPU's code runs from: the bundle (src/cpu/bundle.ts) or src/cpu/worker.ts. */
+  codeUrl(): string {
+    return import.meta.url;
+  },
 };
 export type CpuApi = typeof cpuApi;
 
