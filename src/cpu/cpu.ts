@@ -136,6 +136,15 @@ export class Cpu {
    * plane freed the program (after its grace period). Running it is a use
    * after free: counted, and the frame is aborted.
    */
+  /* the programs of runProg's two single-program call sites (see there), and the call site for the others */
+  private prog0: XdpProgFn | undefined = undefined;
+  private prog1: XdpProgFn | undefined = undefined;
+  private progOther(prog: XdpProgFn, ctx: XdpMd): number {
+    if (this.prog0 === undefined) this.prog0 = prog;
+    else if (this.prog1 === undefined) this.prog1 = prog;
+    return prog(ctx) >>> 0;
+  }
+
   private readonly freedProg = (): number => {
     this.ctr[CPU_PROG_UAF]++;
     return XDP_ABORTED;
@@ -143,7 +152,12 @@ export class Cpu {
 
   /** Free program `id` on this CPU (the control plane calls it after a grace period). */
   freeProg(id: number): void {
-    if (this.progs[id] !== undefined) this.progs[id] = this.freedProg;
+    const fn = this.progs[id];
+    if (fn === undefined) return;
+    this.progs[id] = this.freedProg;
+    /* its call site may serve another program (V8 then no longer inlines there: a speed matter only) */
+    if (this.prog0 === fn) this.prog0 = undefined;
+    if (this.prog1 === fn) this.prog1 = undefined;
   }
 
   /** Rebuild the list of RX queues bound to this CPU if the table changed. */
@@ -377,8 +391,18 @@ export class Cpu {
     let act: number;
     try {
       if (prog === undefined) return -1;
-      /* the verdict is a u32 in the kernel: 2**32 + 2 is XDP_PASS, -1 is 4294967295 */
-      act = prog(ctx) >>> 0;
+      /*
+       * Two call sites that each see one program, so V8 can inline it (a
+       * call site that sees several programs cannot): the first two
+       * programs this CPU runs get them; any other goes through a third.
+       * The verdict is a u32 in the kernel: 2**32 + 2 is XDP_PASS, -1 is
+       * 4294967295.
+       */
+      const p0 = this.prog0;
+      const p1 = this.prog1;
+      if (prog === p0) act = p0(ctx) >>> 0;
+      else if (prog === p1) act = p1(ctx) >>> 0;
+      else act = this.progOther(prog, ctx);
     } catch (e) {
       writeExcNote(this.excNote, `prog ${progId} on ifindex ${egress || ingress}: ${(e as Error)?.message ?? String(e)}`);
       return -1;
