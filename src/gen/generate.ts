@@ -208,7 +208,12 @@ export class Generation {
 
   private async wait(started: Promise<boolean[]>): Promise<GenerateResult> {
     await started;
-    while (!this.finished()) await new Promise((r) => setTimeout(r, 1));
+    /*
+     * Poll the status words, 1 ms apart at first, then up to 16 ms: on a
+     * machine whose cores the CPU workers fill, a main thread waking every
+     * millisecond for the whole run takes time from them.
+     */
+    for (let delay = 1; !this.finished(); delay = Math.min(delay * 2, 16)) await new Promise((r) => setTimeout(r, delay));
     const st = this.planned.status;
     const queues: GenQueueResult[] = this.planned.plans.map((p) => {
       const b = p.id * GS_WORDS;
