@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { constifyBundle, workerBundle } from '../src/cpu/bundle.ts';
+import { createRequire } from 'node:module';
+import { checkedConstify, constifyBundle, workerBundle } from '../src/cpu/bundle.ts';
 import { XDP_DROP, devmapVal } from '../src/index.ts';
 import { fixture, percpuSum, withRuntime } from './helpers.ts';
 
@@ -46,6 +47,13 @@ test('constifyBundle: upper-case constants of constant expressions become const,
   assert.equal(constifyBundle(src).replace(/^const /gm, 'var '), src);
 });
 
+test('checkedConstify: assignment forms the pattern misses are found by esbuild and stay var', () => {
+  const esbuild = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
+  const src = ['var A = 1;', 'A **= 2;', 'var B = 2;', '[B] = x;', 'var C = 3;', 'for (C of xs) f(C);', 'var D = 4;', '({ D } = o);', 'var E = 5;', 'E ??= 6;', 'var F = 6;', 'f(F);'].join('\n');
+  const out = checkedConstify(src, esbuild).split('\n').filter((l) => /^(var|const) /.test(l)).map((l) => l.split(' ').slice(0, 2).join(' '));
+  assert.deepEqual(out, ['var A', 'var B', 'var C', 'var D', 'var E', 'const F']);
+});
+
 test('the CPUs run the bundle, and a program object shares its helpers (a devmap redirect goes through)', async () => {
   const b = workerBundle();
   if (process.env.XDPSIM_BUNDLE === '0') {
@@ -73,6 +81,16 @@ test('the CPUs run the bundle, and a program object shares its helpers (a devmap
     assert.equal(in0.stats().xdp_redirect, 20);
     assert.equal(peer.stats().rx_packets, 20);
     assert.equal(percpuSum(counter.maps.counts!.lookupPerCpu(0)), 20);
+  });
+});
+
+test('a program object importing another module of src/ is refused with an error that says what to import', async () => {
+  if (process.env.XDPSIM_BUNDLE === '0') return;
+  await withRuntime({ cpus: 1 }, async (rt) => {
+    await assert.rejects(rt.loadObject(fixture('prog-direct-import.ts')), /prog-direct-import\.ts\S* imports .*src\/shared\/uapi\.ts directly; a program object imports from 'xdpsim'/);
+    /* the runtime goes on: a well-formed object still loads */
+    const obj = await rt.loadObject(fixture('prog-calls.ts'));
+    assert.ok(obj.progs.call_pass !== undefined);
   });
 });
 

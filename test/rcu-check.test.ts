@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import { BPF_EXIST, Runtime, XDP_DROP, devmapVal, type Device } from '../src/index.ts';
 import type { RcuFault } from '../src/shared/rcu.ts';
 import { fixture } from './helpers.ts';
+import { RcuCheck } from '../src/cpu/redirect.ts';
+import type { DevMap } from '../src/maps/devmap.ts';
 
 /** Redirect traffic on 2 CPUs through tx and txh while user space churns their entries, until `until` says stop. */
 async function churn(rt: Runtime, maxMs: number, until: () => boolean): Promise<number> {
@@ -87,3 +89,22 @@ for (const fault of ['no-gp', 'short-gp', 'early-qs', 'flush-outside'] as RcuFau
     }
   });
 }
+
+test('the read-side check notes every record of a round, however many (a broadcast to many entries over several polls)', () => {
+  /* a stand-in for a devmap: record r is valid unless it is 2500, never retired */
+  const fake = {
+    recGen: (r: number) => r,
+    recValid: (r: number, gen: number) => r !== 2500 && gen === r,
+    recState: () => 1,
+    recRetired: () => 0,
+  } as unknown as DevMap;
+  const chk = new RcuCheck(new Int32Array(new SharedArrayBuffer(256)));
+  for (let r = 0; r < 3000; r++) chk.note(fake, r);
+  assert.equal(chk.validate(), 1);
+  assert.equal(chk.checked, 3000);
+  assert.deepEqual([...chk.pipeline], [2999, 0, 0, 1]);
+  /* and it starts again empty */
+  chk.note(fake, 7);
+  assert.equal(chk.validate(), 0);
+  assert.equal(chk.checked, 3001);
+});

@@ -95,3 +95,25 @@ test('both rings keep working across the int32 wrap of their indexes', () => {
     assert.ok(a[0]! < 0, 'the producer index went past 2^31');
   }
 });
+
+test('MpscRing: producers share one cached consumer index, reset with the ring, so no view overestimates the room', () => {
+  const sab = createRingBuffer(8, true);
+  const v = new MpscRing(sab);
+  const w = new MpscRing(sab);
+  const c = new MpscRing(sab);
+  const out = new Int32Array(16);
+  const arr = (xs: number[]): Int32Array => Int32Array.from(xs);
+  assert.equal(w.produce(arr([100, 101, 102, 103]), 0, 4), 4);
+  assert.equal(c.consume(out, 16), 4);
+  assert.equal(v.produce(arr([300, 301, 302, 303]), 0, 4), 4);
+  assert.equal(c.consume(out, 16), 4);
+  /* the queue row is reused: its ring words are reset (DeviceRegistry.allocQueues), the views stay */
+  new Int32Array(sab).fill(0, 0, 4);
+  assert.equal(w.produce(arr([200, 201, 202, 203, 204, 205, 206, 207]), 0, 8), 8);
+  /* the ring is full: v must see it, whatever it read before the reset */
+  assert.equal(v.produce(arr([400, 401, 402, 403]), 0, 4), 0);
+  const n = c.consume(out, 16);
+  assert.deepEqual([...out.subarray(0, n)], [200, 201, 202, 203, 204, 205, 206, 207]);
+  /* and a ring the consumer drained takes a full ring's worth from either view */
+  assert.equal(v.produce(arr([1, 2, 3, 4, 5, 6, 7, 8, 9]), 0, 9), 8);
+});

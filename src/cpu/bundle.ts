@@ -26,7 +26,7 @@
  * build does the same, with a warning.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -43,9 +43,14 @@ const ROOT = join(SRC, '..');
 
 let cached: WorkerBundle | null | undefined;
 
-/** The worker bundle, built if the sources changed; null when bundling is off or failed. */
+/**
+ * The worker bundle, built if the sources changed (or if the one this
+ * process used was removed meanwhile); null when bundling is off or the
+ * build failed. Each call marks the bundle as used (removeStale).
+ */
 export function workerBundle(): WorkerBundle | null {
-  if (cached !== undefined) return cached;
+  if (cached === null) return null;
+  if (cached !== undefined && touch(cached.bundle)) return cached;
   cached = null;
   if (process.env.XDPSIM_BUNDLE === '0') return null;
   try {
@@ -56,9 +61,34 @@ export function workerBundle(): WorkerBundle | null {
   return cached;
 }
 
-function sourceKey(): string {
+/* mark a bundle as used now; false if it is gone */
+function touch(url: string): boolean {
+  try {
+    const now = new Date();
+    const file = fileURLToPath(url);
+    utimesSync(file, now, now);
+    try {
+      utimesSync(`${file}.map`, now, now);
+    } catch {
+      /* the map only serves stack traces */
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/* every input of the build: the sources (path, size, time), the build's settings, node's and esbuild's versions */
+function sourceKey(esbuildVersion: string): string {
   const h = createHash('sha256');
-  h.update(process.version);
+  h.update(`${process.version}\0${esbuildVersion}\0`);
+  for (const f of ['package.json', 'tsconfig.json']) {
+    try {
+      h.update(readFileSync(join(ROOT, f)));
+    } catch {
+      /* an installed package may ship without one */
+    }
+  }
   const walk = (dir: string): void => {
     for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const p = join(dir, e.name);
@@ -74,12 +104,12 @@ function sourceKey(): string {
 }
 
 function build(): WorkerBundle {
+  const esbuild = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
   const index = pathToFileURL(join(SRC, 'index.ts')).href;
   const dir = join(ROOT, 'node_modules', '.cache', 'xdpsim');
-  const file = join(dir, `worker-${sourceKey()}.mjs`);
+  const file = join(dir, `worker-${sourceKey(esbuild.version)}.mjs`);
   const result = { bundle: pathToFileURL(file).href, index };
-  if (existsSync(file)) return result;
-  const esbuild = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
+  if (touch(result.bundle)) return result;
   const out = esbuild.buildSync({
     stdin: { contents: "export * from './index.ts';\nimport './cpu/worker.ts';\n", resolveDir: SRC, sourcefile: 'worker-bundle.ts', loader: 'ts' },
     bundle: true,
@@ -95,7 +125,7 @@ function build(): WorkerBundle {
   mkdirSync(dir, { recursive: true });
   removeStale(dir, file);
   for (const f of out.outputFiles) {
-    const text = f.path.endsWith('.map') ? f.text : constifyBundle(f.text);
+    const text = f.path.endsWith('.map') ? f.text : checkedConstify(f.text, esbuild);
     /* written aside, then renamed: processes building at once never read half a file */
     const tmp = `${f.path}.${process.pid}.tmp`;
     writeFileSync(tmp, text);
@@ -104,12 +134,29 @@ function build(): WorkerBundle {
   return result;
 }
 
-/* Bundles of older sources, an hour old or more (a process started before the change may still be loading one). */
+/*
+ * constifyBundle(), then esbuild's own check of the result: every
+ * "This assignment will throw because X is a constant" it reports (an
+ * assignment form the pattern missed) puts X back to var.
+ */
+export function checkedConstify(text: string, esbuild: typeof import('esbuild')): string {
+  let out = constifyBundle(text);
+  const r = esbuild.transformSync(out, { loader: 'js', format: 'esm', logLevel: 'silent' });
+  const bad = new Set<string>();
+  for (const w of r.warnings) {
+    const m = /assignment will throw because "([\w$]+)" is a constant/.exec(w.text);
+    if (m !== null) bad.add(m[1]!);
+  }
+  if (bad.size > 0) out = out.replace(/^const ([A-Z][A-Z0-9_]*) = /gm, (all, name: string) => (bad.has(name) ? `var ${name} = ` : all));
+  return out;
+}
+
+/* Bundles no process used for an hour (each use touches its file), and leftovers of interrupted writes. */
 function removeStale(dir: string, keep: string): void {
   const hourAgo = Date.now() - 3600_000;
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    if (!/^worker-[0-9a-f]+\.mjs(\.map)?$/.test(name) || p.startsWith(keep)) continue;
+    if (!/^worker-[0-9a-f]+\.mjs(\.map)?(\.\d+\.tmp)?$/.test(name) || p.startsWith(keep)) continue;
     try {
       if (statSync(p).mtimeMs < hourAgo) unlinkSync(p);
     } catch {

@@ -11,8 +11,9 @@
  *
  * A NAPI poll (napiPoll) takes at most `budget` frames from one RX queue,
  * runs the device's XDP program on each, acts on the verdict, then calls
- * xdpDoFlush() before returning; the caller reports a quiescent state after
- * each poll. Nothing here allocates, awaits or logs per frame.
+ * xdpDoFlush() before returning; a round of polls (pollAll) reports one
+ * quiescent state after its polls. Nothing here allocates, awaits or logs
+ * per frame.
  */
 import {
   FramePool, FM_DATA, FM_INGRESS, FM_LEN, FM_METASIZE, FM_RXQ, FM_WORDS, MAX_SKB_FRAGS, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE,
@@ -96,7 +97,7 @@ export class Cpu {
   readonly cloneLens = new Int32Array(MAX_SKB_FRAGS);
   /** false only for benchmarks measuring the cost of the RCU bookkeeping (Runtime option rcu: false) */
   rcuOn = true;
-  /** performance.now() at the start of the current round: the generators' clock, and the worker's time slice */
+  /** performance.now() at the start of the current round (set by the worker's loop): the generators' clock */
   now = 0;
   /* planted faults (src/shared/rcu.ts RCU_FAULTS): off unless a run asks for them */
   faultEarlyQs = false;
@@ -246,7 +247,6 @@ export class Cpu {
    * kthreads and AF_XDP TX.
    */
   pollAll(): number {
-    this.now = performance.now();
     this.refreshQueues();
     const qs = this.queues;
     let work = 0;
@@ -266,7 +266,7 @@ export class Cpu {
     return work;
   }
 
-  /* RCU (src/shared/rcu.ts): a CPU passes a quiescent state between NAPI polls, and wakes writers waiting for one. */
+  /* RCU (src/shared/rcu.ts): a CPU passes a quiescent state between rounds of NAPI polls (never inside one), and wakes writers waiting for one. */
   quiescentState(): void {
     if (!this.rcuOn) {
       /* the benchmark's "compiled out" build: no RCU bookkeeping at all */

@@ -42,8 +42,8 @@ const ACTION_MASK = 3; /* XDP_ABORTED | XDP_DROP | XDP_PASS | XDP_TX */
 
 /**
  * The read-side check (off unless asked for): every devmap record a CPU
- * dereferences during a poll is noted with its generation, and validated
- * again at the end of the poll, before the CPU reports its quiescent state:
+ * dereferences during a round of polls is noted with its generation, and
+ * validated again when the CPU reports its quiescent state:
  * it must not have been freed (poisoned) or reused meanwhile. Violations are
  * counted, never thrown. When off it costs the one `ri.check !== null` test.
  */
@@ -58,19 +58,31 @@ export class RcuCheck {
   constructor(global: Int32Array) {
     this.global = global;
   }
-  private readonly maps: (DevMap | null)[] = new Array(1024).fill(null);
-  private readonly recs = new Int32Array(1024);
-  private readonly gens = new Int32Array(1024);
+  private maps: (DevMap | null)[] = new Array(1024).fill(null);
+  private recs = new Int32Array(1024);
+  private gens = new Int32Array(1024);
   private n = 0;
   /** records noted, over the life of the check (for tests and stats) */
   checked = 0;
 
   note(map: DevMap, rec: number): void {
-    if (this.n === this.recs.length) return; /* a poll dereferences at most a few records per frame: 1024 is plenty */
+    /* a round of polls notes a few records per frame (a broadcast one per entry): grown when a round needs more (a checking run only) */
+    if (this.n === this.recs.length) this.grow();
     this.maps[this.n] = map;
     this.recs[this.n] = rec;
     this.gens[this.n] = map.recGen(rec);
     this.n++;
+  }
+
+  private grow(): void {
+    const n = this.recs.length * 2;
+    const recs = new Int32Array(n);
+    const gens = new Int32Array(n);
+    recs.set(this.recs);
+    gens.set(this.gens);
+    this.recs = recs;
+    this.gens = gens;
+    this.maps = this.maps.concat(new Array(n - this.maps.length).fill(null));
   }
 
   /** Validate every noted record; returns the number of violations and forgets them. */
@@ -99,8 +111,9 @@ export class RcuCheck {
 
 /**
  * struct bpf_redirect_info: what the helper found, for xdp_do_redirect() to
- * use. Cleared after every NAPI poll, as the kernel clears it for each
- * softirq run (bpf_net_ctx_set): it never outlives the poll's grace period.
+ * use. Cleared at every quiescent state, as the kernel clears it for each
+ * softirq run (bpf_net_ctx_set in net_rx_action): it never outlives the
+ * round of polls it was set in.
  */
 export class RedirectInfo {
   tgtIndex = 0;

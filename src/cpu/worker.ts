@@ -2,7 +2,7 @@
  * A CPU worker: the thread that is simulated CPU `cpu`.
  *
  * The loop: poll every RX queue bound to this CPU (one NAPI poll each, then
- * a quiescent state), repeat while there is work, and give the event loop a
+ * one quiescent state for the round), repeat while there is work, and give the event loop a
  * turn every few milliseconds so control-plane calls (comlink) get in. With
  * no work, the CPU sleeps on its doorbell: it reads the bell, marks itself
  * sleeping, checks its queues once more (a producer that published before
@@ -157,12 +157,15 @@ function run(): void {
   const sliceEnd = performance.now() + SLICE_MS;
   for (;;) {
     if (Atomics.load(cc, base + CC_STATE) === CS_STOP) return stopNow();
-    const work = core.pollAll();
-    if (work === 0) return sleep();
-    if (core.now > sliceEnd) {
+    /* one clock read per round: the slice's end, and the generators' time (Cpu.now) */
+    const now = performance.now();
+    if (now > sliceEnd) {
       setImmediate(run);
       return;
     }
+    core.now = now;
+    const work = core.pollAll();
+    if (work === 0) return sleep();
   }
 }
 

@@ -5,7 +5,7 @@
  *
  * Concurrency: the device and RX queue tables are written by the control
  * plane only (see src/shared/layout.ts); device words are read here with
- * plain loads (see dev()), queue rows with Atomics.load.
+ * plain loads (see dev()), and so are the queue rows' words (ring()).
  * RX rings are MpscRings: any thread delivers into them (a veth's xmit from
  * any CPU, the main thread's traffic source), the CPU the queue is bound to
  * consumes. After delivering, the producer rings that CPU's doorbell, which

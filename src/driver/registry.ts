@@ -171,6 +171,7 @@ export class DeviceRegistry {
       this.rings[r] = 0;
       this.rings[r + 1] = 0;
       this.rings[r + 2] = 0; /* the producer lock */
+      this.rings[r + 3] = 0; /* the producers' copy of the consumer index */
       Atomics.store(t, q * RQ_WORDS + RQ_INDEX, i);
       Atomics.store(t, q * RQ_WORDS + RQ_CPU, cpus[i]!);
       Atomics.store(t, q * RQ_WORDS + RQ_SIZE, ringSize);

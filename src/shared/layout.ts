@@ -156,7 +156,7 @@ export function createSharedState(limits: RuntimeLimits, traceBytes: (l: Runtime
     epochMs: performance.timeOrigin,
     pool: createFramePool(limits.frameSize, perHome, homes),
     global: new SharedArrayBuffer(4 * G_WORDS),
-    devtab: new SharedArrayBuffer(4 * DT_WORDS * limits.maxDevices),
+    devtab: newDevtab(limits.maxDevices),
     rxqtab: new SharedArrayBuffer(4 * RQ_WORDS * limits.maxRxQueues),
     rxrings: new SharedArrayBuffer(4 * rxRingStride(limits) * limits.maxRxQueues),
     cpuctl: new SharedArrayBuffer(4 * CC_WORDS * limits.cpus),
@@ -168,6 +168,14 @@ export function createSharedState(limits: RuntimeLimits, traceBytes: (l: Runtime
     capture: Array.from({ length: limits.cpus }, () => new SharedArrayBuffer(capRingBytes(limits.capRingSize, limits.frameSize))),
     printk: Array.from({ length: limits.cpus }, () => new SharedArrayBuffer(printkRingBytes())),
   };
+}
+
+/* the device table: a row nobody registered is no forward target (DT_FWD_MAXLEN -1) */
+function newDevtab(maxDevices: number): SharedArrayBuffer {
+  const sab = new SharedArrayBuffer(4 * DT_WORDS * maxDevices);
+  const t = new Int32Array(sab);
+  for (let d = 0; d < maxDevices; d++) t[d * DT_WORDS + DT_FWD_MAXLEN] = -1;
+  return sab;
 }
 
 /** Nanoseconds since the runtime's epoch, on any thread: bpf_ktime_get_ns(). */

@@ -1,8 +1,9 @@
 /*
  * Quiescent-state-based RCU over shared memory, as liburcu's QSBR flavour
  * and the kernel's view of NAPI: a CPU is inside a read-side critical
- * section for the whole of a NAPI poll, reports a quiescent state after
- * each poll (CC_QS, a counter only it writes) and is in an extended
+ * section for the whole of a round of NAPI polls (one net_rx_action
+ * softirq), reports a quiescent state after each round, and after each
+ * cpumap kthread slice (CC_QS, a counter only it writes) and is in an extended
  * quiescent state while it sleeps (CC_SLEEPING). A grace period that began
  * at snapshot S has ended once every CPU has either moved its counter past
  * S or been seen asleep: no poll that could hold a reference from before

@@ -3,7 +3,8 @@
  * record slots) moving between threads.
  *
  * Layout of both kinds: an Int32Array over its own SharedArrayBuffer,
- *   [0] producer index  [1] consumer index  [2] producer lock (MpscRing)  [3..15] unused
+ *   [0] producer index  [1] consumer index  [2] producer lock (MpscRing)
+ *   [3] the consumer index as the producers last read it (MpscRing)  [4..15] unused
  *   [16 .. 16+size)     slots
  * Indexes are free-running int32 counters; `(prod - cons) | 0` is the fill
  * level, slot = index & mask, size a power of two.
@@ -27,6 +28,7 @@ export const RING_HDR = 16;
 const PROD = 0;
 const CONS = 1;
 const LOCK = 2;
+const CONS_SEEN = 3;
 
 export function ringBytes(size: number): number {
   return (RING_HDR + size) * 4;
@@ -129,10 +131,6 @@ export function producerUnlock(a: Int32Array, i: number): void {
 }
 
 export class MpscRing extends RingBase {
-  /* the consumer index as this producer last read it, and the producer index it left */
-  private consSeen = 0;
-  /* not an index (indexes are int32): the first produce reads the consumer index */
-  private prodSeen = 0.5;
   /**
    * Any thread: enqueue up to n descriptors from src[from..from+n); returns how
    * many were taken (a full ring takes fewer: a partial send).
@@ -142,21 +140,24 @@ export class MpscRing extends RingBase {
     producerLock(a, LOCK);
     const p = a[PROD]!; /* only lock holders write PROD */
     /*
-     * The consumer index only grows, so the one this view read last is a
-     * safe bound while it leaves room; it is read again when it does not,
-     * or when another producer moved the ring since this one (then the old
-     * value might be too far behind to compare).
+     * The consumer index as the producers last read it ([3], read and
+     * written only under the lock, reset with the ring): the consumer
+     * index only grows, so it is a safe bound while it leaves room, and it
+     * is read again when it does not. Any producer refreshes it at least
+     * once per ring's worth of frames, so it is never far enough behind to
+     * wrap.
      */
-    let free = this.size - ((p - this.consSeen) | 0);
-    if (free < n || p !== this.prodSeen) {
-      this.consSeen = Atomics.load(a, CONS);
-      free = this.size - ((p - this.consSeen) | 0);
+    let seen = a[CONS_SEEN]!;
+    let free = this.size - ((p - seen) | 0);
+    if (free < n) {
+      seen = Atomics.load(a, CONS);
+      a[CONS_SEEN] = seen;
+      free = this.size - ((p - seen) | 0);
     }
     const k = n < free ? n : free;
     const mask = this.mask;
     for (let i = 0; i < k; i++) a[RING_HDR + ((p + i) & mask)] = src[from + i]!;
-    this.prodSeen = (p + k) | 0;
-    if (k > 0) Atomics.store(a, PROD, this.prodSeen);
+    if (k > 0) Atomics.store(a, PROD, (p + k) | 0);
     producerUnlock(a, LOCK);
     return k;
   }
