@@ -132,11 +132,6 @@ export class Cpu {
     this.ctx.hard_end = l.frameSize - SKB_SHARED_INFO_SIZE;
   }
 
-  /*
-   * A freed program: what a CPU finds in the table slot after the control
-   * plane freed the program (after its grace period). Running it is a use
-   * after free: counted, and the frame is aborted.
-   */
   /* the programs of runProg's two single-program call sites (see there), and the call site for the others */
   private prog0: XdpProgFn | undefined = undefined;
   private prog1: XdpProgFn | undefined = undefined;
@@ -146,6 +141,11 @@ export class Cpu {
     return prog(ctx) >>> 0;
   }
 
+  /*
+   * A freed program: what a CPU finds in the table slot after the control
+   * plane freed the program (after its grace period). Running it is a use
+   * after free: counted, and the frame is aborted.
+   */
   private readonly freedProg = (): number => {
     this.ctr[CPU_PROG_UAF]++;
     return XDP_ABORTED;
