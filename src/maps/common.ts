@@ -300,6 +300,43 @@ export abstract class MapBase {
   }
 
   /**
+   * The key of a user-space delete on an index-keyed map (devmap, cpumap,
+   * xskmap): -EPERM without write permission, -EINVAL for a key that is not
+   * a u32; else the key.
+   */
+  protected sysDeleteKey(key: MapKey): number {
+    this.why = '';
+    if (!this.sysCanWrite) return -EPERM;
+    const k = u32Key(key);
+    return k < 0 ? -EINVAL : k;
+  }
+
+  /**
+   * The key of a user-space lookup on an index-keyed map: -EPERM without
+   * read permission, -EINVAL for a key that is not a u32, -EFAULT for an
+   * output shorter than a value; else the key.
+   */
+  protected sysLookupKey(key: MapKey, out: Uint8Array): number {
+    this.why = '';
+    if (!this.sysCanRead) return -EPERM;
+    const k = u32Key(key);
+    if (k < 0) return -EINVAL;
+    if (!(out instanceof Uint8Array) || out.length < this.valueSize) return -EFAULT;
+    return k;
+  }
+
+  /**
+   * A devmap's or cpumap's value as user space reads it: the u32 `first`
+   * (ifindex, qsize), then the entry's program id when the value has room
+   * for it (value_size 8).
+   */
+  protected putProgValue(out: Uint8Array, first: number, progId: number): void {
+    const dv = new DataView(out.buffer, out.byteOffset, out.length);
+    dv.setUint32(0, first, true);
+    if (this.valueSize === 8) dv.setUint32(4, progId, true);
+  }
+
+  /**
    * map_update_elem()'s checks before the type's own: -EPERM without write
    * permission, -EINVAL for flags that are not a u32 or carry BPF_F_LOCK
    * (it needs a bpf_spin_lock in the value, which no xdpsim value has);

@@ -433,10 +433,8 @@ export class CpuMap extends MapBase implements BpfMap {
 
   /* cpu_map_delete_elem() */
   sysDelete(key: MapKey): number {
-    this.why = '';
-    if (!this.sysCanWrite) return -EPERM;
-    const k = u32Key(key);
-    if (k < 0) return -EINVAL;
+    const k = this.sysDeleteKey(key);
+    if (k < 0) return k;
     if (k >= this.maxEntries) return this.err(EINVAL, `key ${k} >= max_entries ${this.maxEntries}`);
     const old = Atomics.exchange(this.a, this.slotBase + k, 0) - 1;
     if (old >= 0) {
@@ -449,16 +447,11 @@ export class CpuMap extends MapBase implements BpfMap {
 
   /* cpu_map_lookup_elem(): the entry's value, { qsize, bpf_prog.id } */
   sysLookup(key: MapKey, out: Uint8Array): number {
-    this.why = '';
-    if (!this.sysCanRead) return -EPERM;
-    const k = u32Key(key);
-    if (k < 0) return -EINVAL;
-    if (!(out instanceof Uint8Array) || out.length < this.valueSize) return -EFAULT;
+    const k = this.sysLookupKey(key, out);
+    if (k < 0) return k;
     const r = this.lookupRec(k);
     if (r < 0) return -ENOENT;
-    const dv = new DataView(out.buffer, out.byteOffset, out.length);
-    dv.setUint32(0, this.recQsize(r), true);
-    if (this.valueSize === 8) dv.setUint32(4, this.recProg(r), true);
+    this.putProgValue(out, this.recQsize(r), this.recProg(r));
     return 0;
   }
 

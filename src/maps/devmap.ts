@@ -418,10 +418,8 @@ export class DevMap extends MapBase implements BpfMap {
   }
 
   sysDelete(key: MapKey): number {
-    this.why = '';
-    if (!this.sysCanWrite) return -EPERM;
-    const k = u32Key(key);
-    if (k < 0) return -EINVAL;
+    const k = this.sysDeleteKey(key);
+    if (k < 0) return k;
     if (!this.isHash) {
       /* dev_map_delete_elem(): an empty slot deletes fine */
       if (k >= this.maxEntries) return this.err(EINVAL, `key ${k} >= max_entries ${this.maxEntries}`);
@@ -441,16 +439,11 @@ export class DevMap extends MapBase implements BpfMap {
   }
 
   sysLookup(key: MapKey, out: Uint8Array): number {
-    this.why = '';
-    if (!this.sysCanRead) return -EPERM;
-    const k = u32Key(key);
-    if (k < 0) return -EINVAL;
-    if (!(out instanceof Uint8Array) || out.length < this.valueSize) return -EFAULT;
+    const k = this.sysLookupKey(key, out);
+    if (k < 0) return k;
     const r = this.lookupRec(k);
     if (r < 0) return -ENOENT;
-    const dv = new DataView(out.buffer, out.byteOffset, out.length);
-    dv.setUint32(0, this.recIfindex(r), true);
-    if (this.valueSize === 8) dv.setUint32(4, this.recProg(r), true);
+    this.putProgValue(out, this.recIfindex(r), this.recProg(r));
     return 0;
   }
 

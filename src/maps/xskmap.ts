@@ -111,10 +111,8 @@ export class XskMap extends MapBase implements BpfMap {
 
   /* xsk_map_delete_elem() */
   sysDelete(key: MapKey): number {
-    this.why = '';
-    if (!this.sysCanWrite) return -EPERM;
-    const k = u32Key(key);
-    if (k < 0) return -EINVAL;
+    const k = this.sysDeleteKey(key);
+    if (k < 0) return k;
     if (k >= this.maxEntries) return this.err(EINVAL, `key ${k} >= max_entries ${this.maxEntries}`);
     if (Atomics.exchange(this.a, HDR + k, 0) !== 0) Atomics.sub(this.a, H_ITEMS, 1);
     return 0;
