@@ -5,10 +5,6 @@
  * kernel's interpreter would (BigInt, 64-bit two's complement), so each
  * instruction is checked against an independent model.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { encodeInsn } from '../src/bpf/insn.ts';
 import { BpfTestRun, prepareInsns } from '../src/bpf/load.ts';
 import type { BpfMapSpec } from '../src/bpf/object.ts';
@@ -151,59 +147,4 @@ export function refJmp(op: number, a0: bigint, b0: bigint, is32: boolean): boole
     case 0x40: return (a & b) !== 0n;
   }
   throw new Error(`no reference for jump 0x${op.toString(16)}`);
-}
-
-/* ---------------- compiling C fixtures ---------------- */
-
-export const FIXTURES = new URL('./fixtures/bpf/', import.meta.url).pathname;
-let tmp: string | null = null;
-
-/*
- * The compiler: $XDPSIM_CLANG, else the newest versioned clang installed
- * (clang-19 and up know -mcpu=v4; Debian 12's plain clang is 14), else clang.
- */
-let clangCmd: string | null | undefined;
-export function clang(): string | null {
-  if (clangCmd !== undefined) return clangCmd;
-  const names = [process.env.XDPSIM_CLANG, 'clang-21', 'clang-20', 'clang-19', 'clang-18', 'clang'].filter((n): n is string => !!n);
-  clangCmd = names.find((n) => {
-    const r = spawnSync(n, ['--version'], { encoding: 'utf8' });
-    return !r.error && r.status === 0;
-  }) ?? null;
-  return clangCmd;
-}
-
-/** clang's version line, or null if clang does not run. */
-export function clangVersion(): string | null {
-  const cmd = clang();
-  if (cmd === null) return null;
-  const r = spawnSync(cmd, ['--version'], { encoding: 'utf8' });
-  return r.error || r.status !== 0 ? null : r.stdout.split('\n')[0]!;
-}
-
-/** Does this clang know -mcpu=v4 (clang 18 and later)? */
-export function clangHasV4(): boolean {
-  const m = /version (\d+)/.exec(clangVersion() ?? '');
-  return m !== null && Number(m[1]) >= 18;
-}
-
-/*
- * Compile test/fixtures/bpf/NAME.c with `clang -O2 -g -target bpf`
- * (-mcpu=cpu) into a temporary directory (dir: another source directory);
- * extra flags are added. Throws
- * with a clear message if clang is missing (CI installs it: .ci/run).
- */
-export function compileFixture(name: string, cpu = 'v3', extra: string[] = [], dir = FIXTURES): string {
-  if (clangVersion() === null) {
-    throw new Error('clang is not installed: the bpf tests compile C fixtures with `clang -O2 -g -target bpf` (apt-get install clang libbpf-dev)');
-  }
-  tmp ??= mkdtempSync(join(tmpdir(), 'xdpsim-bpf-'));
-  const r0 = spawnSync('gcc', ['-dumpmachine'], { encoding: 'utf8' });
-  const triple = r0.status === 0 ? r0.stdout.trim() : 'x86_64-linux-gnu';
-  const inc = existsSync(`/usr/include/${triple}`) ? [`-I/usr/include/${triple}`] : [];
-  const out = join(tmp, `${name}.${cpu}${extra.length ? '.' + extra.join('').replace(/[^A-Za-z0-9]/g, '') : ''}.o`);
-  const r = spawnSync(clang()!, ['-O2', '-g', '-target', 'bpf', `-mcpu=${cpu}`, ...inc, ...extra, '-c', join(dir, `${name}.c`), '-o', out], { encoding: 'utf8' });
-  if (r.error) throw new Error(`clang: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`clang failed on ${name}.c:\n${r.stderr}`);
-  return out;
 }

@@ -6,15 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { runBench } from '../src/bench/bench.ts';
-import { compileFixture } from './bpf-asm.ts';
+import { BUILDS, EXAMPLES_BPF, buildSkip, fixture } from './objects.ts';
 
-const EXAMPLES = fileURLToPath(new URL('../examples/bpf/', import.meta.url));
-
-for (const [mode, op] of [['drop', 'parse-ip'], ['tx', 'swap-macs'], ['redirect', 'no-touch'], ['redirect-map', 'swap-macs'], ['redirect-multi', 'no-touch']] as const) {
-  test(`bench ${mode} -p ${op} --prog xdp_bench.o: the object's program, every frame accounted for`, async () => {
-    const prog = compileFixture('xdp_bench', 'v3', [], EXAMPLES);
+for (const build of BUILDS) for (const [mode, op] of [['drop', 'parse-ip'], ['tx', 'swap-macs'], ['redirect', 'no-touch'], ['redirect-map', 'swap-macs'], ['redirect-multi', 'no-touch']] as const) {
+  test(`bench ${mode} -p ${op} --prog xdp_bench.o (${build}): the object's program, every frame accounted for`, { skip: buildSkip(build) }, async () => {
+    const prog = fixture('xdp_bench', 'v3', [], EXAMPLES_BPF, build);
     const s = await runBench({ mode, op, cpus: 1, duration: 0.3, interval: 0, prog });
     const name = { drop: 'bench_drop_parse', tx: 'bench_tx_swap', redirect: 'bench_redirect', 'redirect-map': 'bench_redirect_map_swap', 'redirect-multi': 'bench_redirect_multi' }[mode];
     assert.equal(s.prog, `${name} (${prog})`);

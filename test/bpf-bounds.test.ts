@@ -8,7 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { I, arrayMap, cat, compileFixture } from './bpf-asm.ts';
+import { I, arrayMap, cat } from './bpf-asm.ts';
+import { BUILDS, buildSkip, fixture } from './objects.ts';
 import { BpfTestRun, prepareInsns } from '../src/bpf/load.ts';
 import type { BpfMapSpec } from '../src/bpf/object.ts';
 import { BPF_F_RDONLY_PROG, BPF_MAP_TYPE_HASH, XDP_ABORTED, XDP_PASS } from '../src/index.ts';
@@ -115,8 +116,8 @@ test('a loop that does not end is ended: more than 2^24 backward jumps in one ru
   assert.equal(run([I.mov64(1, 0), I.alu64(0x00, 1, 1), I.jmp(0xa0, 1, 1000000, -2), I.mov64r(0, 1), I.exit()]).r.retval, 1000000);
 });
 
-test('on a CPU: an out-of-bounds access is XDP_ABORTED with an xdp_exception record, the note names the instruction, the CPU runs on', async () => {
-  const obj = compileFixture('oob');
+for (const build of BUILDS) test(`on a CPU: an out-of-bounds access is XDP_ABORTED with an xdp_exception record, the note names the instruction, the CPU runs on (${build} oob.o)`, { skip: buildSkip(build) }, async () => {
+  const obj = fixture('oob', 'v3', [], undefined, build);
   await withRuntime({ cpus: 2 }, async (rt) => {
     const [v0] = rt.createVeth('ooba', 'oobb', { rxQueues: 2 });
     const o = await rt.loadObject(obj);

@@ -6,10 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Runtime, Umem, cpumapVal } from '../src/index.ts';
-import { compileFixture } from './bpf-asm.ts';
+import { BUILDS, buildSkip, fixture } from './objects.ts';
 
-test('a C object redirects through a CPUMAP and an XSKMAP', async () => {
-  const o = compileFixture('cpumap_xsk');
+for (const build of BUILDS) test(`a C object redirects through a CPUMAP and an XSKMAP (${build} cpumap_xsk.o)`, { skip: buildSkip(build) }, async () => {
+  const o = fixture('cpumap_xsk', 'v3', [], undefined, build);
   const rt = await Runtime.start({ cpus: 2 });
   try {
     const obj = await rt.loadObject(o);

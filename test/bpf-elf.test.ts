@@ -10,8 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
-import { compileFixture, FIXTURES } from './bpf-asm.ts';
+import { BUILDS, CONFORMANCE_CORPUS, FIXTURES, buildSkip, fixture } from './objects.ts';
 import { parseElf, SHT_NOBITS } from '../src/bpf/elf.ts';
 import { Btf, BTF_KIND_DATASEC, BTF_KIND_STRUCT } from '../src/bpf/btf.ts';
 import { internalMapName, objectName, openBpfObject } from '../src/bpf/object.ts';
@@ -22,24 +21,19 @@ import {
 } from '../src/index.ts';
 import { withRuntime } from './helpers.ts';
 
-const CONFORMANCE = new URL('../conformance/corpus/', import.meta.url).pathname;
-
-test('a corpus of objects opens and translates: every fixture and conformance program, for -mcpu v1, v2, v3', () => {
+for (const build of BUILDS) test(`a corpus of objects opens and translates: every fixture and conformance program, for -mcpu v1, v2, v3 (${build})`, { skip: buildSkip(build) }, () => {
   const fixtures = readdirSync(FIXTURES).filter((f) => f.endsWith('.c') && f !== 'errors.c').map((f) => f.slice(0, -2));
   assert.ok(fixtures.length >= 4);
-  let corpus: string[] = [];
-  try {
-    corpus = readdirSync(CONFORMANCE).filter((f) => f.endsWith('.c'));
-  } catch { /* no conformance corpus in this checkout */ }
+  const corpus = readdirSync(CONFORMANCE_CORPUS).filter((f) => f.endsWith('.c'));
   let opened = 0;
   for (const cpu of ['v1', 'v2', 'v3']) {
     for (const f of fixtures) {
-      const obj = prepareBpfObjectFile(compileFixture(f, cpu));
+      const obj = prepareBpfObjectFile(fixture(f, cpu, [], FIXTURES, build));
       assert.ok(obj.progs.length > 0, f);
       opened++;
     }
     for (const f of corpus) {
-      const out = compileFixture(f.slice(0, -2), cpu, [`-I${CONFORMANCE}`], CONFORMANCE);
+      const out = fixture(f.slice(0, -2), cpu, [], CONFORMANCE_CORPUS, build);
       const obj = prepareBpfObjectFile(out);
       assert.ok(obj.progs.length > 0, f);
       opened++;
@@ -48,8 +42,8 @@ test('a corpus of objects opens and translates: every fixture and conformance pr
   assert.equal(opened, 3 * (fixtures.length + corpus.length));
 });
 
-test('xdp_count.o: sections, symbols and BTF as libbpf reads them', () => {
-  const path = compileFixture('xdp_count', 'v1');
+for (const build of BUILDS) test(`xdp_count.o: sections, symbols and BTF as libbpf reads them (${build})`, { skip: buildSkip(build) }, () => {
+  const path = fixture('xdp_count', 'v1', [], FIXTURES, build);
   const elf = parseElf(readFileSync(path));
   const names = elf.sections.map((s) => s.name);
   for (const n of ['.text', 'xdp', '.relxdp', '.rodata', '.bss', '.data', '.maps', 'license', '.BTF']) assert.ok(names.includes(n), n);
@@ -67,8 +61,8 @@ test('xdp_count.o: sections, symbols and BTF as libbpf reads them', () => {
   assert.deepEqual(datarec.members!.map((m) => [m.name, m.offset]), [['packets', 0], ['bytes', 64]]);
 });
 
-test('xdp_count.o: maps from .maps BTF and global data, programs, linked subprograms, license', () => {
-  const spec = openBpfObject(readFileSync(compileFixture('xdp_count', 'v2')), 'xdp_count');
+for (const build of BUILDS) test(`xdp_count.o: maps from .maps BTF and global data, programs, linked subprograms, license (${build})`, { skip: buildSkip(build) }, () => {
+  const spec = openBpfObject(readFileSync(fixture('xdp_count', 'v2', [], FIXTURES, build)), 'xdp_count');
   assert.equal(spec.license, 'GPL');
   assert.deepEqual(spec.maps.map(({ initial, ...m }) => ({ ...m, initial: initial && [...initial] })), [
     { name: 'stats', kernelName: 'stats', type: BPF_MAP_TYPE_PERCPU_ARRAY, keySize: 4, valueSize: 16, maxEntries: 4, mapFlags: 0, kind: '.maps', initial: undefined },
@@ -84,8 +78,8 @@ test('xdp_count.o: maps from .maps BTF and global data, programs, linked subprog
   assert.equal(p.origin[30], '.text+0');
 });
 
-test('sections.o: every XDP section, two programs in one section, static and global subprograms', () => {
-  const t = new BpfTestRun(compileFixture('sections', 'v3'));
+for (const build of BUILDS) test(`sections.o: every XDP section, two programs in one section, static and global subprograms (${build})`, { skip: buildSkip(build) }, () => {
+  const t = new BpfTestRun(fixture('sections', 'v3', [], FIXTURES, build));
   assert.equal(t.obj.license, 'Dual BSD/GPL');
   assert.deepEqual(t.obj.progs.map((p) => [p.name, p.secName, p.section]), [
     ['first', 'xdp', 'xdp'], ['second', 'xdp', 'xdp'], ['with_frags', 'xdp.frags', 'xdp.frags'], ['on_egress', 'xdp/devmap', 'xdp/devmap'],
@@ -118,35 +112,28 @@ const REFUSED: [string, RegExp][] = [
   ['HELPER', /^EINVAL: program prog, instruction \d+ \(xdp\+\d+\): calls bpf_get_current_pid_tgid \(helper 14\), which xdpsim does not provide to XDP programs$/],
   ['PRINTK -DPROPRIETARY', /^EINVAL: program prog, instruction \d+ \(xdp\+\d+\): calls bpf_trace_printk, which is GPL-only, from a program whose license 'Proprietary' is not GPL-compatible$/],
 ];
-for (const [flag, re] of REFUSED) {
-  test(`refused: ${flag}`, () => {
-    const path = compileFixture('errors', 'v3', flag.split(' ').map((f) => (f.startsWith('-D') ? f : `-D${f}`)));
+for (const build of BUILDS) for (const [flag, re] of REFUSED) {
+  test(`refused: ${flag} (${build})`, { skip: buildSkip(build) }, () => {
+    const path = fixture('errors', 'v3', flag.split(' ').map((f) => (f.startsWith('-D') ? f : `-D${f}`)), FIXTURES, build);
     assert.throws(() => new BpfTestRun(path), (e: unknown) => e instanceof XdpsimError && e.code === 'EINVAL' && re.test(e.message));
   });
 }
 
-test('refused: no BTF (compiled without -g), big-endian, not ELF, an unknown opcode', () => {
-  const clang = (args: string[], out: string) => {
-    const r = spawnSync('clang', ['-O2', '-target', 'bpf', ...args, '-c', `${FIXTURES}xdp_count.c`, '-o', out], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    return out;
-  };
-  const inc = `-I/usr/include/${spawnSync('gcc', ['-dumpmachine'], { encoding: 'utf8' }).stdout.trim()}`;
-  const dir = compileFixture('xdp_count', 'v3').replace(/[^/]*$/, '');
-  assert.throws(() => new BpfTestRun(clang([inc], `${dir}nobtf.o`)), /section '\.maps': the object has no \.BTF section, so its maps have no definitions \(compile with -g\)/);
-  assert.throws(() => new BpfTestRun(clang([inc, '-g', '-mbig-endian'], `${dir}be.o`)), /not a little-endian ELF object/);
+for (const build of BUILDS) test(`refused: no BTF (compiled without -g), big-endian, not ELF, an unknown opcode (${build})`, { skip: buildSkip(build) }, () => {
+  assert.throws(() => new BpfTestRun(fixture('xdp_count', 'v3', ['-g0'], FIXTURES, build)), /section '\.maps': the object has no \.BTF section, so its maps have no definitions \(compile with -g\)/);
+  assert.throws(() => new BpfTestRun(fixture('xdp_count', 'v3', ['-mbig-endian'], FIXTURES, build)), /not a little-endian ELF object/);
   assert.throws(() => new BpfTestRun(new Uint8Array(64)), /not an ELF file/);
-  const bytes = Uint8Array.from(readFileSync(compileFixture('oob', 'v3')));
+  const bytes = Uint8Array.from(readFileSync(fixture('oob', 'v3', [], FIXTURES, build)));
   const elf = parseElf(bytes);
   const xdp = elf.byName('xdp')!;
   bytes[xdp.data.byteOffset + 8 * 1] = 0xff; /* instruction 1 of section xdp */
   assert.throws(() => new BpfTestRun(bytes, { name: 'patched' }), /program read_past_end, instruction 1 \(xdp\+1\): unknown .*opcode 0xff/);
 });
 
-test('the runtime refuses a bad object with the same error, and takes a good one next to TypeScript objects', async () => {
+for (const build of BUILDS) test(`the runtime refuses a bad object with the same error, and takes a good one next to TypeScript objects (${build})`, { skip: buildSkip(build) }, async () => {
   await withRuntime({ cpus: 1 }, async (rt) => {
-    await assert.rejects(rt.loadObject(compileFixture('errors', 'v3', ['-DHELPER'])), /calls bpf_get_current_pid_tgid \(helper 14\)/);
-    const o = await rt.loadObject(compileFixture('sections', 'v3'));
+    await assert.rejects(rt.loadObject(fixture('errors', 'v3', ['-DHELPER'], FIXTURES, build)), /calls bpf_get_current_pid_tgid \(helper 14\)/);
+    const o = await rt.loadObject(fixture('sections', 'v3', [], FIXTURES, build));
     assert.deepEqual(Object.keys(o.progs), ['first', 'second', 'with_frags', 'on_egress']);
     assert.equal(o.license, 'Dual BSD/GPL');
     assert.deepEqual(Object.keys(o.maps), ['.bss', '.rodata']);

@@ -4,12 +4,13 @@
  * returned into res[] in .bss): map lookup/update/delete with the maps'
  * errnos, bpf_redirect and bpf_redirect_map's verdicts, adjust_head/tail/
  * meta, xdp_load/store_bytes and get_buff_len, ktime, the CPU id, prandom,
- * csum_diff and trace_printk. The same object compiled for -mcpu v1, v2
- * and v3 (and v4 where clang has it) gives the same results.
+ * csum_diff and trace_printk. The same object compiled for -mcpu v1 to v4
+ * gives the same results: the committed objects, and where clang is
+ * installed the objects rebuilt from the source (v4 with clang 18+).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clangHasV4, compileFixture } from './bpf-asm.ts';
+import { BUILDS, buildSkip, fixture, type Build } from './objects.ts';
 import { BpfTestRun } from '../src/bpf/load.ts';
 import { bpfCsumDiff } from '../src/cpu/helpers.ts';
 import { E2BIG, EACCES, EEXIST, EFAULT, EINVAL, ENOENT, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT } from '../src/index.ts';
@@ -25,20 +26,21 @@ function runProg(t: BpfTestRun, name: string, data = PKT) {
   return { r, res: Array.from({ length: 16 }, (_, i) => dv.getBigInt64(i * 8, true)) };
 }
 
-const CPUS = ['v1', 'v2', 'v3', ...(clangHasV4() ? ['v4'] : [])];
+const CPUS = ['v1', 'v2', 'v3', 'v4'];
 const objs = new Map<string, BpfTestRun>();
-function obj(cpu: string): BpfTestRun {
-  let t = objs.get(cpu);
+function obj(cpu: string, build: Build): BpfTestRun {
+  let t = objs.get(`${build} ${cpu}`);
   if (t === undefined) {
-    t = new BpfTestRun(compileFixture('helpers', cpu), { cpus: 2, cpu: 1 });
-    objs.set(cpu, t);
+    t = new BpfTestRun(fixture('helpers', cpu, [], undefined, build), { cpus: 2, cpu: 1 });
+    objs.set(`${build} ${cpu}`, t);
   }
   return t;
 }
 
-for (const cpu of CPUS) {
-  test(`-mcpu=${cpu}: map helpers return the kernel's values and errnos`, () => {
-    const { r, res } = runProg(obj(cpu), 'maps');
+for (const build of BUILDS) for (const cpu of CPUS) {
+  const skip = buildSkip(build, cpu);
+  test(`-mcpu=${cpu} (${build}): map helpers return the kernel's values and errnos`, { skip }, () => {
+    const { r, res } = runProg(obj(cpu, build), 'maps');
     assert.equal(r.error, undefined);
     assert.equal(r.retval, XDP_PASS);
     assert.deepEqual(res.map(Number), [
@@ -49,14 +51,14 @@ for (const cpu of CPUS) {
     ]);
   });
 
-  test(`-mcpu=${cpu}: bpf_redirect and bpf_redirect_map verdicts`, () => {
-    const { r, res } = runProg(obj(cpu), 'redir');
+  test(`-mcpu=${cpu} (${build}): bpf_redirect and bpf_redirect_map verdicts`, { skip }, () => {
+    const { r, res } = runProg(obj(cpu, build), 'redir');
     assert.equal(r.error, undefined);
     assert.deepEqual(res.slice(0, 5).map(Number), [XDP_REDIRECT, XDP_ABORTED, XDP_PASS, XDP_ABORTED, XDP_DROP]);
   });
 
-  test(`-mcpu=${cpu}: adjust_head, adjust_tail, adjust_meta`, () => {
-    const { r, res } = runProg(obj(cpu), 'adjust');
+  test(`-mcpu=${cpu} (${build}): adjust_head, adjust_tail, adjust_meta`, { skip }, () => {
+    const { r, res } = runProg(obj(cpu, build), 'adjust');
     assert.equal(r.error, undefined);
     assert.deepEqual(res.slice(0, 8).map(Number), [0, 78, -EINVAL, 0, -EINVAL, 0, -EACCES, 4]);
     /* 14 new bytes in front (the first written by the program), the tail cut by 10 */
@@ -66,16 +68,16 @@ for (const cpu of CPUS) {
     assert.equal(r.meta.length, 4);
   });
 
-  test(`-mcpu=${cpu}: xdp_get_buff_len, xdp_load_bytes, xdp_store_bytes`, () => {
-    const { r, res } = runProg(obj(cpu), 'bytes');
+  test(`-mcpu=${cpu} (${build}): xdp_get_buff_len, xdp_load_bytes, xdp_store_bytes`, { skip }, () => {
+    const { r, res } = runProg(obj(cpu, build), 'bytes');
     assert.equal(r.error, undefined);
     assert.deepEqual(res.slice(0, 7), [64n, 0n, 0x0908070605040302n, BigInt(-EINVAL), BigInt(-EFAULT), 0n, BigInt(-EINVAL)]);
     assert.deepEqual([...r.data.subarray(8, 16)], [8, 9, 1, 2, 3, 4, 14, 15]);
     assert.deepEqual([...r.data.subarray(60)], [60, 61, 62, 63]);
   });
 
-  test(`-mcpu=${cpu}: ktime, smp_processor_id, prandom, csum_diff, trace_printk`, () => {
-    const { r, res } = runProg(obj(cpu), 'misc');
+  test(`-mcpu=${cpu} (${build}): ktime, smp_processor_id, prandom, csum_diff, trace_printk`, { skip }, () => {
+    const { r, res } = runProg(obj(cpu, build), 'misc');
     assert.equal(r.error, undefined);
     assert.ok(res[0]! > 0n && res[1]! >= res[0]!, `ktime ${res[0]} then ${res[1]}`);
     assert.equal(res[2], 1n, 'the test run is CPU 1');
@@ -114,8 +116,8 @@ function refNumber(fromBytes: number): number {
   return s;
 }
 
-test('on CPUs: printk records, the CPU id, and bpf_redirect_map through a devmap of the object', async () => {
-  const path = compileFixture('helpers', 'v3');
+for (const build of BUILDS) test(`on CPUs: printk records, the CPU id, and bpf_redirect_map through a devmap of the object (${build})`, { skip: buildSkip(build) }, async () => {
+  const path = fixture('helpers', 'v3', [], undefined, build);
   await withRuntime({ cpus: 2 }, async (rt) => {
     const [a0] = rt.createVeth('hla', 'hlb', { rxQueues: 2 });
     const [b0, b1] = rt.createVeth('hlc', 'hld');
@@ -142,9 +144,9 @@ test('on CPUs: printk records, the CPU id, and bpf_redirect_map through a devmap
   });
 });
 
-test('-mcpu=v4 objects', { skip: clangHasV4() ? false : 'this clang has no -mcpu=v4 (clang 18+): the v4 instructions (sdiv/smod, movsx, ldsx, bswap, gotol) are checked on hand-assembled programs in bpf-insn.test.ts' }, () => {
-  /* with clang 18+, the loop above already ran every helper test at v4; here the v4 object must differ from v3 */
-  const v3 = obj('v3').obj.progs.map((p) => p.js).join('\n');
-  const v4 = obj('v4').obj.progs.map((p) => p.js).join('\n');
+for (const build of BUILDS) test(`-mcpu=v4 objects (${build}): the v4 translation differs from v3`, { skip: buildSkip(build, 'v4') }, () => {
+  /* the loop above already ran every helper test at v4; here the v4 object must differ from v3 */
+  const v3 = obj('v3', build).obj.progs.map((p) => p.js).join('\n');
+  const v4 = obj('v4', build).obj.progs.map((p) => p.js).join('\n');
   assert.notEqual(v3, v4);
 });

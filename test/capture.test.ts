@@ -52,7 +52,7 @@ test('capture at entry and exit: every frame twice, the verdict at exit, snap le
   });
 });
 
-test('capture at transmit sees what the devmap program did; tshark reads the file', async () => {
+test('capture at transmit sees what the devmap program did; tshark reads the file', async (tc) => {
   await withRuntime({ cpus: 1 }, async (rt) => {
     const [in0] = rt.createVeth('x0', 'x0p');
     const out = rt.createSink('xs');
@@ -75,18 +75,16 @@ test('capture at transmit sees what the devmap program did; tshark reads the fil
       ...[0, 0, 0].map(() => [0, 'xdp exit on x0: XDP_REDIRECT, cpu 0, rxq 0']),
       ...[1, 1, 1].map(() => [1, `xdp xmit on xs: XDP_REDIRECT, after devmap prog ${prog}, cpu 0`]),
     ]);
-    if (!tsharkOk) {
-      process.emitWarning('tshark not installed: the tshark half of this test was skipped (.ci/run installs it)');
-      return;
-    }
-    const t = spawnSync('tshark', ['-r', file, '-T', 'fields', '-e', 'frame.interface_name', '-e', 'frame.comment', '-e', 'frame.len', '-e', 'udp.dstport'], { encoding: 'utf8' });
-    assert.equal(t.status, 0, t.stderr);
-    const rows = t.stdout.trim().split('\n').map((l) => l.split('\t'));
-    assert.equal(rows.length, 6);
-    assert.deepEqual(rows.map((row) => [row[0], row[2], row[3]]), [
-      ['x0', '80', '9'], ['x0', '80', '9'], ['x0', '80', '9'], ['xs', '80', '9'], ['xs', '80', '9'], ['xs', '80', '9'],
-    ]);
-    assert.match(rows[0]![1]!, /^xdp exit on x0: XDP_REDIRECT, cpu 0, prog \d+, rxq 0$/);
-    assert.equal(rows[3]![1], `xdp xmit on xs: XDP_REDIRECT, after devmap prog ${prog}, cpu 0`);
+    await tc.test('tshark reads the file', { skip: tsharkOk ? false : 'tshark is not installed (.ci/run installs it)' }, () => {
+      const t = spawnSync('tshark', ['-r', file, '-T', 'fields', '-e', 'frame.interface_name', '-e', 'frame.comment', '-e', 'frame.len', '-e', 'udp.dstport'], { encoding: 'utf8' });
+      assert.equal(t.status, 0, t.stderr);
+      const rows = t.stdout.trim().split('\n').map((l) => l.split('\t'));
+      assert.equal(rows.length, 6);
+      assert.deepEqual(rows.map((row) => [row[0], row[2], row[3]]), [
+        ['x0', '80', '9'], ['x0', '80', '9'], ['x0', '80', '9'], ['xs', '80', '9'], ['xs', '80', '9'], ['xs', '80', '9'],
+      ]);
+      assert.match(rows[0]![1]!, /^xdp exit on x0: XDP_REDIRECT, cpu 0, prog \d+, rxq 0$/);
+      assert.equal(rows[3]![1], `xdp xmit on xs: XDP_REDIRECT, after devmap prog ${prog}, cpu 0`);
+    });
   });
 });

@@ -1,6 +1,8 @@
 /*
  * The conformance corpus (conformance/cases.ts), xdpsim half: every case's
- * C program compiled with clang, run in xdpsim with the case's topology and
+ * C program (its committed object, conformance/corpus/obj/NAME.v3.o, and
+ * where clang is installed the object rebuilt from the source; see
+ * test/objects.ts), run in xdpsim with the case's topology and
  * frames, and compared with what the real kernel did
  * (conformance/expected/NAME.json, recorded by `npm run conformance --
  * --record`): verdicts, the frames each device delivered byte for byte, map
@@ -9,32 +11,24 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CASES } from '../conformance/cases.ts';
-import { CORPUS_DIR, compileCorpus, toolVersion } from '../conformance/compile.ts';
+import { CORPUS_DIR } from '../conformance/compile.ts';
 import { diffResults, normalize, type CaseResult } from '../conformance/result.ts';
 import { runSim } from '../conformance/sim.ts';
 import { judge, loadExpected } from '../conformance/suite.ts';
+import { BUILDS, CONFORMANCE_CORPUS, buildSkip, fixture, type Build } from './objects.ts';
 
 /* XDPSIM_CONFORMANCE_TWINS=1: the TypeScript twins (conformance/corpus/ts/) instead of the objects */
 const twins = process.env.XDPSIM_CONFORMANCE_TWINS === '1';
 
-test('conformance corpus: xdpsim matches the kernel', { timeout: 180_000 }, async (t) => {
-  let objects = new Map<string, string>();
-  if (!twins) {
-    assert.ok(toolVersion('clang') !== null,
-      'clang is not installed: the conformance corpus (conformance/corpus/*.c) cannot be compiled; install clang and libbpf-dev (.ci/run does)');
-    const work = mkdtempSync(join(tmpdir(), 'xdpconf-test-'));
-    t.after(() => rmSync(work, { recursive: true, force: true }));
-    objects = compileCorpus(CASES.map((c) => c.source), work);
-  }
+const runs: (Build | 'twins')[] = twins ? ['twins'] : [...BUILDS];
+for (const run of runs) test(`conformance corpus: xdpsim matches the kernel (${run === 'twins' ? 'the TypeScript twins' : `${run} objects`})`, { timeout: 180_000, skip: run === 'twins' ? false : buildSkip(run) }, async (t) => {
   for (const c of CASES) {
     await t.test(c.name, async (tc) => {
       const rec = loadExpected(c.name);
       assert.ok(rec !== null, `${c.name}: no recording in conformance/expected/ (npm run conformance -- --record --case ${c.name})`);
-      const obj = twins ? join(CORPUS_DIR, 'ts', `${c.source}.ts`) : objects.get(c.source)!;
+      const obj = run === 'twins' ? join(CORPUS_DIR, 'ts', `${c.source}.ts`) : fixture(c.source, 'v3', [], CONFORMANCE_CORPUS, run);
       const res = normalize(await runSim(c, obj), c.ifindexKeys);
       const v = judge(c, res, rec.result);
       if (v.status === 'known') {
