@@ -353,9 +353,7 @@ export class Runtime extends EventEmitter {
     this.devmapControl = {
       devOk: (ifindex) => this.devices.has(ifindex) && !this.devices.get(ifindex)!.deleted && !this.unregistering.has(ifindex),
       progSection: (id) => this.progs.get(id)?.section,
-      gpSnapshot: () => this.rcu.snapshot(),
-      gpExpired: (snap) => this.rcu.expired(snap),
-      gpWaitBlocking: (snap, maxMs) => this.rcu.synchronizeBlocking(snap, maxMs),
+      callRcu: (fn) => this.rcu.call(fn),
       gpStarted: () => this.rcu.started(),
       progGet: (id) => this.progGet(id),
       progPut: (id) => this.progPut(id),
@@ -448,11 +446,7 @@ export class Runtime extends EventEmitter {
     }
     if (this.faults.length > 0) await Promise.all(this.apis.map((a) => a.setFaults(this.faults)));
     if (this.rcuCheckAtStart) await this.setRcuChecking(true);
-    this.collector = setInterval(() => {
-      this.collect();
-      /* retired cpumap entries: stopped after their grace period, freed once their kthread drained the queue */
-      for (const m of this.cpumaps) m.reclaim();
-    }, 10);
+    this.collector = setInterval(() => this.collect(), 10);
     this.collector.unref();
   }
 
@@ -1013,10 +1007,7 @@ export class Runtime extends EventEmitter {
     for (let c = 0; c < this.cpus; c++) if (!this.deadCpus.has(c) && Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) === 0) return false;
     for (const d of this.devices.values()) if (!d.deleted) for (const q of d.info.rxq) if (!this.devs.ring(q).empty()) return false;
     /* a retired cpumap entry is not done until its kthread drained its queue and stopped */
-    for (const m of this.cpumaps) {
-      m.reclaim();
-      if (m.retiring() > 0 || m.anyQueued()) return false;
-    }
+    for (const m of this.cpumaps) if (m.retiring() > 0 || m.anyQueued()) return false;
     /* an AF_XDP socket kicked for TX whose CPU has not started yet */
     for (const s of this.xsks.values()) if (s.bound && s.txKicked) return false;
     return true;

@@ -21,10 +21,15 @@
  * Concurrency contract:
  *  - Only user space writes slots and records (update, delete): the control
  *    plane's instance of the map, one writer. A slot is replaced with
- *    Atomics.exchange; the old entry is retired, and after a grace period
- *    (no CPU can still enqueue to it: bulk queues are flushed within a
- *    poll) it is told to stop (RS_STOPPING, kthread_stop); its consumer
- *    drains the queue and marks it RS_STOPPED; then the record is freed.
+ *    Atomics.exchange; the old entry is retired through call_rcu, as
+ *    __cpu_map_entry_replace() does: after a grace period (no CPU can still
+ *    enqueue to it: bulk queues are flushed within a poll) the callback
+ *    tells it to stop (CS_STOPPING, kthread_stop) and wakes its CPU; its
+ *    consumer drains the queue and marks it CS_STOPPED (with a notify),
+ *    which the control plane awaits with Atomics.waitAsync (the kernel's
+ *    free_work) before it frees the record. The writer never waits: a new
+ *    entry takes a free record or a fresh one from the map's untouched
+ *    room (CPUMAP_SPARE_RECORDS past one per CPU).
  *  - Producers (any CPU, at xdp_do_flush or when a bulk queue is full) take
  *    the record's producer lock (a compare-and-exchange, ptr_ring's
  *    producer_lock), write slots with Atomics.store and move the producer
@@ -56,6 +61,7 @@ export const NR_CPUS = 8192;
 const H_ITEMS = 0;
 const H_RECORDS = 1;
 const H_SEQ = 2; /* bumped on every change of a slot or a record's state: consumers rebuild their task lists */
+const H_FRESH = 3; /* records ever handed out: those from here on were never written (nobody scans past it) */
 const HDR = 8;
 
 /* record words */
@@ -98,9 +104,16 @@ export function cpumapAllocCheck(attr: MapSpecChecked, fail: (errno: number, msg
   if (attr.maxEntries > NR_CPUS) fail(E2BIG, `max_entries ${attr.maxEntries} > NR_CPUS (${NR_CPUS})`);
 }
 
-/** Records: one per possible entry, plus as many waiting out a grace period or a drain. */
+/**
+ * Records past one per possible entry: room for entries retired and
+ * waiting for their grace period and their kthread's drain. Only records
+ * ever used are touched (their queue's slots up to qsize), so the rest
+ * costs address space, not memory.
+ */
+export const CPUMAP_SPARE_RECORDS = 4096;
+
 function recordCount(maxEntries: number, ncpus: number): number {
-  return 4 * Math.min(maxEntries, ncpus) + 8;
+  return Math.min(maxEntries, ncpus) + CPUMAP_SPARE_RECORDS;
 }
 
 export function cpumapAlloc(attr: MapSpecChecked, id: number, ncpus: number, fail: (errno: number, msg: string) => never): MapShared {
@@ -119,9 +132,9 @@ export class CpuMap extends MapBase implements BpfMap {
   readonly ringBase: number;
   /* the writer's state (the control plane's instance only) */
   private control: CpumapControl | null = null;
-  private free: number[] | null = null;
-  private dead: { rec: number; snap: Int32Array }[] = [];
-  private stopping: number[] = [];
+  private readonly free: number[] = [];
+  /* records retired and not freed yet (waiting for a grace period, or for their kthread to stop) */
+  private retired = 0;
 
   /*
    * This CPU's bulk queues (struct xdp_bulk_queue, per entry record):
@@ -248,10 +261,16 @@ export class CpuMap extends MapBase implements BpfMap {
     Atomics.notify(this.a, i);
   }
 
+  /** Records ever used: every other one is free and untouched. */
+  usedBound(): number {
+    return Atomics.load(this.a, H_FRESH);
+  }
+
   /** Every record a consumer on `cpu` must serve (live, dead or stopping), into out; returns how many. */
   tasksOf(cpu: number, out: number[]): number {
     out.length = 0;
-    for (let r = 0; r < this.nrecords; r++) {
+    const n = this.usedBound();
+    for (let r = 0; r < n; r++) {
       const s = this.recState(r);
       if ((s === CS_LIVE || s === CS_DEAD || s === CS_STOPPING) && this.recCpu(r) === cpu) out.push(r);
     }
@@ -275,53 +294,47 @@ export class CpuMap extends MapBase implements BpfMap {
     return this.recBase + r * REC_WORDS;
   }
 
-  /**
-   * Move retired entries along: after a grace period an entry is told to
-   * stop (its consumer drains the queue), and once its consumer stopped
-   * the record is freed (poisoned, its program reference dropped). Called
-   * on every update and by the runtime's housekeeping.
+  /*
+   * The RCU callback of a retired entry (__cpu_map_entry_free's
+   * cpu_map_kthread_stop): no CPU can enqueue to it any more; tell its
+   * kthread to stop, and free the record once it has drained the queue.
    */
-  reclaim(): void {
-    const c = this.control;
-    if (c === null) return;
-    if (this.dead.length > 0) {
-      const keep: { rec: number; snap: Int32Array }[] = [];
-      for (const d of this.dead) {
-        if (c.gpExpired(d.snap)) {
-          /* cpu_map_kthread_stop(): kthread_stop() wakes the kthread, which empties the queue and exits */
-          Atomics.store(this.a, this.rec(d.rec) + C_STATE, CS_STOPPING);
-          Atomics.add(this.a, H_SEQ, 1);
-          this.stopping.push(d.rec);
-          c.wakeCpu(this.a[this.rec(d.rec) + C_CPU]!);
-        } else keep.push(d);
-      }
-      this.dead = keep;
+  private stopRec(r: number, gen: number): void {
+    const o = this.rec(r);
+    if (this.recState(r) !== CS_DEAD || Atomics.load(this.a, o + C_GEN) !== gen) return; /* freed meanwhile (the runtime stopped) */
+    Atomics.store(this.a, o + C_STATE, CS_STOPPING);
+    Atomics.add(this.a, H_SEQ, 1);
+    this.control?.wakeCpu(this.a[o + C_CPU]!);
+    void this.awaitStopped(r, gen);
+  }
+
+  /* the kernel's free_work: wait (without blocking the thread) for the kthread to stop, then free the record */
+  private async awaitStopped(r: number, gen: number): Promise<void> {
+    const i = this.rec(r) + C_STATE;
+    while (Atomics.load(this.a, i) === CS_STOPPING && Atomics.load(this.a, this.rec(r) + C_GEN) === gen) {
+      const w = Atomics.waitAsync(this.a, i, CS_STOPPING, 100);
+      if (w.async) await w.value;
     }
-    if (this.stopping.length > 0) {
-      const keep: number[] = [];
-      for (const r of this.stopping) {
-        if (this.recState(r) === CS_STOPPED) this.freeRec(r);
-        else keep.push(r);
-      }
-      this.stopping = keep;
-    }
+    if (Atomics.load(this.a, i) === CS_STOPPED && Atomics.load(this.a, this.rec(r) + C_GEN) === gen) this.freeRec(r);
   }
 
   /** Frames waiting in any entry's queue (a CPU woken to consume them may not have started yet). */
   anyQueued(): boolean {
-    for (let r = 0; r < this.nrecords; r++) if (this.recState(r) !== CS_FREE && !this.queueEmpty(r)) return true;
+    const n = this.usedBound();
+    for (let r = 0; r < n; r++) if (this.recState(r) !== CS_FREE && !this.queueEmpty(r)) return true;
     return false;
   }
 
   /** Entries retired but not yet freed (waiting for a grace period or for their consumer to drain). */
   retiring(): number {
-    return this.dead.length + this.stopping.length;
+    return this.retired;
   }
 
   /** Records in use (live, retired, stopping): what the runtime purges and frees after it stopped the CPUs. */
   usedRecords(): number[] {
     const out: number[] = [];
-    for (let r = 0; r < this.nrecords; r++) {
+    const n = this.usedBound();
+    for (let r = 0; r < n; r++) {
       const s = this.recState(r);
       if (s !== CS_FREE) out.push(r);
     }
@@ -333,54 +346,44 @@ export class CpuMap extends MapBase implements BpfMap {
     const a = this.a;
     const prog = a[o + C_PROG]!;
     if (prog > 0 && prog !== CPUMAP_POISON) this.control?.progPut(prog);
-    a.fill(0, this.ringBase + r * CPUMAP_QSIZE_MAX, this.ringBase + (r + 1) * CPUMAP_QSIZE_MAX);
+    /* only the first qsize slots were ever used (the rest stay untouched) */
+    a.fill(0, this.ringBase + r * CPUMAP_QSIZE_MAX, this.ringBase + r * CPUMAP_QSIZE_MAX + a[o + C_QSIZE]!);
+    const s = Atomics.load(a, o + C_STATE);
+    if (s === CS_DEAD || s === CS_STOPPING || s === CS_STOPPED) this.retired--;
     Atomics.store(a, o + C_PROG, CPUMAP_POISON);
     Atomics.store(a, o + C_QSIZE, 0);
     Atomics.store(a, o + C_STATE, CS_FREE);
-    this.free!.push(r);
+    /* an awaitStopped() of this record ends */
+    Atomics.notify(a, o + C_STATE);
+    this.free.push(r);
   }
 
   /** The runtime stopped every CPU: free the records whose consumer is gone, after it purged their queues. */
   freeAfterStop(r: number): void {
-    if (this.free === null) this.initFree();
     this.freeRec(r);
   }
 
-  private initFree(): void {
-    this.free = [];
-    for (let r = this.nrecords - 1; r >= 0; r--) if (this.a[this.rec(r) + C_STATE] === CS_FREE) this.free.push(r);
-  }
-
+  /* A record for a new entry: the most recently freed first, else a fresh one; -1 only when every record is in use or retired. */
   private allocRec(): number {
-    if (this.free === null) this.initFree();
-    this.reclaim();
-    if (this.free!.length === 0 && this.control !== null) {
-      /*
-       * Every spare record waits for a grace period or for its kthread to
-       * drain: wait (bounded) for the oldest, as the kernel would simply
-       * have allocated more memory meanwhile.
-       */
-      const end = performance.now() + 2000;
-      while (this.free!.length === 0 && performance.now() < end) {
-        if (this.stopping.length > 0) {
-          const i = this.rec(this.stopping[0]!) + C_STATE;
-          Atomics.wait(this.a, i, CS_STOPPING, Math.max(1, end - performance.now()));
-        } else if (this.dead.length > 0) {
-          this.control.gpWaitBlocking(this.dead[0]!.snap, Math.max(1, end - performance.now()));
-        } else break;
-        this.reclaim();
-      }
-    }
-    const r = this.free!.pop();
-    return r === undefined ? -1 : r;
+    const r = this.free.pop();
+    if (r !== undefined) return r;
+    const fresh = this.a[H_FRESH]!;
+    if (fresh >= this.nrecords) return -1;
+    Atomics.store(this.a, H_FRESH, fresh + 1);
+    return fresh;
   }
 
+  /* __cpu_map_entry_replace(): call_rcu(__cpu_map_entry_free) */
   private retire(r: number): void {
     const c = this.control;
-    Atomics.store(this.a, this.rec(r) + C_RETIRED, c?.gpStarted() ?? 0);
-    Atomics.store(this.a, this.rec(r) + C_STATE, CS_DEAD);
+    const o = this.rec(r);
+    Atomics.store(this.a, o + C_RETIRED, c?.gpStarted() ?? 0);
+    Atomics.store(this.a, o + C_STATE, CS_DEAD);
     Atomics.add(this.a, H_SEQ, 1);
-    this.dead.push({ rec: r, snap: c?.gpSnapshot() ?? new Int32Array(0) });
+    this.retired++;
+    const gen = this.a[o + C_GEN]!;
+    /* a map without a runtime has no CPUs to stop: its retired records stay retired */
+    c?.callRcu(() => this.stopRec(r, gen));
   }
 
   /* cpu_map_update_elem() */
@@ -408,7 +411,7 @@ export class CpuMap extends MapBase implements BpfMap {
         if (sec !== 'xdp/cpumap') return this.err(ENOMEM, `value: program ${fd} is SEC("${sec}"); a cpumap entry takes only SEC("xdp/cpumap") programs (the kernel reports the failed entry allocation as ENOMEM)`);
       }
       r = this.allocRec();
-      if (r < 0) return this.err(ENOMEM, 'no free entry record: every spare one waits for a grace period or for its consumer to drain');
+      if (r < 0) return this.err(ENOMEM, `no free entry record: all ${this.nrecords} wait for a grace period or for their consumer to drain`);
       const o = this.rec(r);
       const a = this.a;
       a.fill(0, o + C_PROD, o + REC_WORDS);

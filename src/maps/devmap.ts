@@ -26,9 +26,16 @@
  *    wrote them before its publishing Atomics store. A CPU uses what it read
  *    until its poll ends (the bulk queue keeps the target ifindex and
  *    program id, not the record).
- *  - A record taken out of the map is freed (reused) only after every CPU
- *    has passed a quiescent state or slept since: a grace period, checked
- *    with the control plane's DevmapControl (call_rcu in the kernel).
+ *  - A record taken out of the map is freed (poisoned, then reused) by an
+ *    RCU callback (DevmapControl.callRcu: the kernel's
+ *    call_rcu(__dev_map_entry_free)), after every CPU has passed a
+ *    quiescent state or slept since. The writer never waits for a grace
+ *    period: like __dev_map_alloc_node()'s kmalloc, it takes a free record,
+ *    or a fresh one from the slab's untouched room (max_entries +
+ *    DEVMAP_SPARE_RECORDS records, whose pages the OS commits only when
+ *    first written), so ENOMEM means that more than DEVMAP_SPARE_RECORDS
+ *    retired records wait for grace periods that a CPU stuck in one poll
+ *    holds up: the model's memory pressure.
  */
 import { E2BIG, EEXIST, EFAULT, EINVAL, ENOENT, ENOMEM, EPERM } from '../shared/errno.ts';
 import {
@@ -46,6 +53,7 @@ const DEV_CREATE_FLAG_MASK = BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY;
 const H_ITEMS = 0;
 const H_NBUCKETS = 1;
 const H_RECORDS = 2;
+const H_FRESH = 3; /* records ever handed out: those from here on were never written */
 const HDR = 8;
 
 /* record words: the value first, so a MapValue over the record is the bpf_devmap_val */
@@ -70,12 +78,8 @@ export interface DevmapControl {
   devOk(ifindex: number): boolean;
   /** the section (expected attach type) of loaded program `id`, or undefined */
   progSection(id: number): string | undefined;
-  /** a snapshot of every CPU's quiescent-state counter */
-  gpSnapshot(): Int32Array;
-  /** true once every CPU has passed a quiescent state, or slept, since `snap` */
-  gpExpired(snap: Int32Array): boolean;
-  /** block (Atomics.wait) until the grace period of `snap` ends, at most maxMs; false on timeout */
-  gpWaitBlocking(snap: Int32Array, maxMs: number): boolean;
+  /** call_rcu(): run fn on the writer's thread after a grace period (callbacks in order) */
+  callRcu(fn: () => void): void;
   /** grace periods started so far */
   gpStarted(): number;
   /** a devmap entry takes a reference on its program (bpf_prog_get), and drops it when the entry is freed (bpf_prog_put) */
@@ -87,9 +91,7 @@ export interface DevmapControl {
 const NO_CONTROL: DevmapControl = {
   devOk: () => false,
   progSection: () => undefined,
-  gpSnapshot: () => new Int32Array(0),
-  gpExpired: () => true,
-  gpWaitBlocking: () => true,
+  callRcu: (fn) => fn(),
   gpStarted: () => 0,
   progGet: () => {},
   progPut: () => {},
@@ -115,9 +117,17 @@ function pow2ceil(n: number): number {
   return p;
 }
 
-/** Records in the slab: every entry, plus room for entries waiting out a grace period. */
+/**
+ * Records past max_entries: room for entries retired and waiting for their
+ * grace period. Only the records ever used are touched, so the rest of the
+ * slab costs address space, not memory (a fresh SharedArrayBuffer's pages
+ * are committed when first written). A writer retiring entries at any rate
+ * keeps about (its rate x the grace-period latency) + RCU_QHIMARK of them.
+ */
+export const DEVMAP_SPARE_RECORDS = 1 << 20;
+
 function recordCount(maxEntries: number): number {
-  return Math.min(maxEntries * 2 + 64, maxEntries + (1 << 20));
+  return maxEntries + DEVMAP_SPARE_RECORDS;
 }
 
 export function devmapAlloc(attr: MapSpecChecked, id: number, ncpus: number, fail: (errno: number, msg: string) => never): MapShared {
@@ -151,8 +161,7 @@ export class DevMap extends MapBase implements BpfMap {
   private readonly copyU64: BigUint64Array;
   /* the writer's state (the control plane's instance only) */
   private control: DevmapControl = NO_CONTROL;
-  private free: number[] | null = null;
-  private dead: { rec: number; snap: Int32Array }[] = [];
+  private readonly free: number[] = [];
 
   constructor(shared: MapShared) {
     super(shared);
@@ -269,52 +278,43 @@ export class DevMap extends MapBase implements BpfMap {
     return this.recBase + r * REC_WORDS;
   }
 
-  /** Reuse records whose grace period is over. */
-  private reclaim(): void {
-    if (this.dead.length === 0) return;
-    const keep: { rec: number; snap: Int32Array }[] = [];
-    for (const d of this.dead) {
-      if (this.control.gpExpired(d.snap)) {
-        /* freed: poisoned, so a use after free shows (the read-side check looks for it) */
-        const o = this.rec(d.rec);
-        /* __dev_map_entry_free(): the entry's program reference goes with it */
-        const prog = this.a[o + R_PROG]!;
-        if (prog > 0 && prog !== DEVMAP_POISON) this.control.progPut(prog);
-        Atomics.store(this.a, o + R_IFINDEX, DEVMAP_POISON);
-        Atomics.store(this.a, o + R_PROG, DEVMAP_POISON);
-        Atomics.store(this.a, o + R_KEY, DEVMAP_POISON);
-        Atomics.store(this.a, o + R_STATE, RS_FREE);
-        this.free!.push(d.rec);
-      } else keep.push(d);
-    }
-    this.dead = keep;
+  /* __dev_map_entry_free(), the RCU callback: the record is poisoned (a use after free shows) and goes back to the free list */
+  private freeRec(r: number, gen: number): void {
+    const o = this.rec(r);
+    const a = this.a;
+    if (Atomics.load(a, o + R_STATE) !== RS_DEAD || Atomics.load(a, o + R_GEN) !== gen) return;
+    /* the entry's program reference goes with it */
+    const prog = a[o + R_PROG]!;
+    if (prog > 0 && prog !== DEVMAP_POISON) this.control.progPut(prog);
+    Atomics.store(a, o + R_IFINDEX, DEVMAP_POISON);
+    Atomics.store(a, o + R_PROG, DEVMAP_POISON);
+    Atomics.store(a, o + R_KEY, DEVMAP_POISON);
+    Atomics.store(a, o + R_STATE, RS_FREE);
+    this.free.push(r);
   }
 
+  /*
+   * A record for a new entry: the most recently freed first (a record comes
+   * back as soon as its grace period allows, so a grace-period bug shows at
+   * once as gp_violations instead of hiding behind a long free list), else
+   * a fresh one; -1 only when the whole slab waits for grace periods.
+   */
   private allocRec(): number {
-    if (this.free === null) {
-      this.free = [];
-      for (let r = this.nrecords - 1; r >= 0; r--) if (this.a[this.rec(r) + R_STATE] === RS_FREE) this.free.push(r);
-    }
-    /*
-     * Reuse the most recently retired record whose grace period is over
-     * first: a record comes back as soon as it may, so a grace-period bug
-     * shows at once (as gp_violations) instead of hiding behind a long free list.
-     */
-    this.reclaim();
-    if (this.free.length === 0 && this.dead.length > 0) {
-      /* every spare record waits for a grace period: wait for the oldest one's (bounded) */
-      this.control.gpWaitBlocking(this.dead[0]!.snap, 2000);
-      this.reclaim();
-    }
     const r = this.free.pop();
-    return r === undefined ? -1 : r;
+    if (r !== undefined) return r;
+    const fresh = this.a[H_FRESH]!;
+    if (fresh >= this.nrecords) return -1;
+    this.a[H_FRESH] = fresh + 1;
+    return fresh;
   }
 
-  /** call_rcu(__dev_map_entry_free): the record is reused after a grace period. */
+  /** call_rcu(__dev_map_entry_free): the record is freed after a grace period. */
   private retire(r: number): void {
-    Atomics.store(this.a, this.rec(r) + R_RETIRED, this.control.gpStarted());
-    Atomics.store(this.a, this.rec(r) + R_STATE, RS_DEAD);
-    this.dead.push({ rec: r, snap: this.control.gpSnapshot() });
+    const o = this.rec(r);
+    Atomics.store(this.a, o + R_RETIRED, this.control.gpStarted());
+    Atomics.store(this.a, o + R_STATE, RS_DEAD);
+    const gen = this.a[o + R_GEN]!;
+    this.control.callRcu(() => this.freeRec(r, gen));
   }
 
   /*
@@ -331,7 +331,7 @@ export class DevMap extends MapBase implements BpfMap {
       if (sec !== 'xdp/devmap') return this.err(EINVAL, `value: program ${progFd} is SEC("${sec}"); a devmap entry takes only SEC("xdp/devmap") programs`);
     }
     const r = this.allocRec();
-    if (r < 0) return this.err(ENOMEM, 'no free entry record: every spare one waits for a grace period');
+    if (r < 0) return this.err(ENOMEM, `no free entry record: all ${this.nrecords - this.maxEntries} spare ones wait for grace periods (a CPU stuck in a poll?)`);
     const o = this.rec(r);
     const a = this.a;
     Atomics.store(a, o + R_IFINDEX, ifindex);

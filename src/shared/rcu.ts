@@ -7,14 +7,17 @@
  * quiescent state while it sleeps (CC_SLEEPING). A grace period that began
  * at snapshot S has ended once every CPU has either moved its counter past
  * S or been seen asleep: no poll that could hold a reference from before
- * S is still running.
+ * S is still running. Each snapshot remembers the CPUs seen quiescent
+ * (GpSnap.seen), so expiry is monotonic: a CPU seen asleep once counts even
+ * if it has woken up since, and an expired snapshot stays expired.
  *
- * Waiting: a writer never spins the event loop. It announces itself
- * (G_GP_WAITERS), and a CPU that passes a quiescent state or goes to sleep
- * while writers wait bumps G_GP_WAKE and notifies; the writer waits on that
- * word with Atomics.waitAsync (main thread) or Atomics.wait (blocking form,
- * for threads that may block). A timeout on each wait only guards against a
- * CPU that died.
+ * Waiting: a writer never blocks its thread and never spins the event loop.
+ * It announces itself (G_GP_WAITERS), and a CPU that passes a quiescent
+ * state or goes to sleep while writers wait bumps G_GP_WAKE and notifies;
+ * the writer waits on that word with Atomics.waitAsync. A timeout on each
+ * wait only guards against a CPU that died. Memory retired by the control
+ * plane (devmap and cpumap records, programs) is freed by
+ * call() callbacks, in order, once their grace period has ended.
  *
  * Concurrency contract: the engine object lives on one thread (the control
  * plane); its callback queue is that thread's. The words it reads are
@@ -55,12 +58,49 @@ export function rcuWakeWriters(global: Int32Array): void {
 export const RCU_FAULTS = ['no-gp', 'short-gp', 'early-qs', 'flush-outside'] as const;
 export type RcuFault = (typeof RCU_FAULTS)[number];
 
+/**
+ * The start of a grace period: every CPU's quiescent-state counter then,
+ * its number, and which CPUs have been seen quiescent since. Expiry is
+ * monotonic: a CPU seen quiescent once (its counter moved, or it slept,
+ * stopped or died) stays seen, so once a snapshot has expired it stays
+ * expired, whatever the CPUs do afterwards.
+ */
+export class GpSnap {
+  /** the grace period's number (G_GP_STARTED after it began) */
+  readonly gp: number;
+  /** each CPU's CC_QS when the grace period began */
+  readonly qs: Int32Array;
+  /** 1 for each CPU seen quiescent since */
+  readonly seen: Uint8Array;
+  /** CPUs not yet seen quiescent */
+  left: number;
+  done = false;
+  constructor(gp: number, qs: Int32Array, seen: Uint8Array, left: number) {
+    this.gp = gp;
+    this.qs = qs;
+    this.seen = seen;
+    this.left = left;
+  }
+}
+
+/*
+ * Callbacks queued beyond this many (the kernel's qhimark) are invoked by
+ * call() itself once their grace period has ended, without waiting for the
+ * thread to go back to its event loop: a writer that retires entries in a
+ * loop that never yields does not pile up callbacks behind grace periods
+ * that are long over (the kernel invokes them from softirq meanwhile).
+ */
+export const RCU_QHIMARK = 1000;
+
 export class Rcu {
   private readonly cpuctl: Int32Array;
   private readonly global: Int32Array;
   private readonly ncpus: number;
   private readonly dead: Set<number>;
-  private readonly queue: { snap: Int32Array; fn: () => void }[] = [];
+  /* the callback queue, oldest first from qHead (compacted as it empties) */
+  private queue: { snap: GpSnap; fn: () => void }[] = [];
+  private qHead = 0;
+  private invoking = false;
   private draining: Promise<void> | null = null;
   private gps = 0;
   private cbRun = 0;
@@ -81,13 +121,24 @@ export class Rcu {
 
   /**
    * The start of a grace period: every CPU's quiescent-state counter now,
-   * and (last element) the grace period's number.
+   * and the grace period's number. A CPU asleep now is quiescent for it
+   * already (the kernel's snapshot of a CPU in dynticks-idle).
    */
-  snapshot(): Int32Array {
-    const s = new Int32Array(this.ncpus + 1);
-    for (let c = 0; c < this.ncpus; c++) s[c] = Atomics.load(this.cpuctl, c * CC_WORDS + CC_QS);
-    s[this.ncpus] = Atomics.add(this.global, G_GP_STARTED, 1) + 1;
-    return s;
+  snapshot(): GpSnap {
+    const n = this.ncpus;
+    const qs = new Int32Array(n);
+    const seen = new Uint8Array(n);
+    let left = n;
+    for (let c = 0; c < n; c++) {
+      const o = c * CC_WORDS;
+      qs[c] = Atomics.load(this.cpuctl, o + CC_QS);
+      /* planted fault short-gp: CPU 0 is ignored (counted as quiescent from the start) */
+      if ((this.shortGp && c === 0) || Atomics.load(this.cpuctl, o + CC_SLEEPING) !== 0) {
+        seen[c] = 1;
+        left--;
+      }
+    }
+    return new GpSnap(Atomics.add(this.global, G_GP_STARTED, 1) + 1, qs, seen, left);
   }
 
   /** Grace periods started so far: a record retired now is covered by the next one. */
@@ -95,30 +146,30 @@ export class Rcu {
     return Atomics.load(this.global, G_GP_STARTED);
   }
 
-  /* A grace period ended: publish the highest number ended (read by the read-side check's pipeline). */
-  private ended(snap: Int32Array): void {
-    const n = snap[this.ncpus];
-    if (n !== undefined && n > Atomics.load(this.global, G_GP_DONE)) Atomics.store(this.global, G_GP_DONE, n);
-  }
-
-  /** Has the grace period that began at `snap` ended? (non-blocking) */
-  expired(snap: Int32Array): boolean {
-    const e = this.check(snap);
-    if (e) this.ended(snap);
-    return e;
-  }
-
-  private check(snap: Int32Array): boolean {
-    if (this.noGp) return true; /* planted fault */
-    for (let c = this.shortGp ? 1 : 0; c < this.ncpus; c++) {
-      if (this.dead.has(c)) continue;
-      const o = c * CC_WORDS;
-      if (Atomics.load(this.cpuctl, o + CC_QS) !== snap[c]) continue;
-      if (Atomics.load(this.cpuctl, o + CC_SLEEPING) !== 0) continue;
-      if (Atomics.load(this.cpuctl, o + CC_STATE) === CS_STOPPED) continue;
-      return false;
-    }
+  /** Has the grace period that began at `snap` ended? (non-blocking; once true, always true) */
+  expired(snap: GpSnap): boolean {
+    if (snap.done) return true;
+    if (!this.check(snap)) return false;
+    snap.done = true;
+    /* publish the highest number ended (read by the read-side check's pipeline) */
+    if (snap.gp > Atomics.load(this.global, G_GP_DONE)) Atomics.store(this.global, G_GP_DONE, snap.gp);
     return true;
+  }
+
+  /* Note every CPU quiescent now; true once every CPU has been seen quiescent since the snapshot. */
+  private check(snap: GpSnap): boolean {
+    if (this.noGp) return true; /* planted fault */
+    const seen = snap.seen;
+    for (let c = 0; c < this.ncpus; c++) {
+      if (seen[c] !== 0) continue;
+      const o = c * CC_WORDS;
+      if (this.dead.has(c) || Atomics.load(this.cpuctl, o + CC_QS) !== snap.qs[c]
+        || Atomics.load(this.cpuctl, o + CC_SLEEPING) !== 0 || Atomics.load(this.cpuctl, o + CC_STATE) === CS_STOPPED) {
+        seen[c] = 1;
+        snap.left--;
+      }
+    }
+    return snap.left === 0;
   }
 
   /** called at the end of each grace period a writer waited for (the runtime's xdpsim_rcu_gp event) */
@@ -136,7 +187,7 @@ export class Rcu {
   }
 
   /** Wait for the grace period that began at `snap` to end, without blocking the thread. */
-  async waitFor(snap: Int32Array): Promise<void> {
+  async waitFor(snap: GpSnap): Promise<void> {
     const t0 = performance.now();
     if (!this.expired(snap)) {
       Atomics.add(this.global, G_GP_WAITERS, 1);
@@ -159,46 +210,49 @@ export class Rcu {
     return this.waitFor(this.snapshot());
   }
 
-  /** The blocking form (Atomics.wait), for a thread that may block; `maxMs` bounds it. Returns false on timeout. */
-  synchronizeBlocking(snap: Int32Array = this.snapshot(), maxMs = 10_000): boolean {
-    const t0 = performance.now();
-    if (!this.expired(snap)) {
-      Atomics.add(this.global, G_GP_WAITERS, 1);
-      try {
-        for (;;) {
-          const seq = Atomics.load(this.global, G_GP_WAKE);
-          if (this.expired(snap)) break;
-          if (performance.now() - t0 > maxMs) return false;
-          Atomics.wait(this.global, G_GP_WAKE, seq, 100);
-        }
-      } finally {
-        Atomics.sub(this.global, G_GP_WAITERS, 1);
-      }
-    }
-    this.record(t0);
-    return true;
-  }
-
-  /** call_rcu(): run fn after a grace period; callbacks run in the order they were queued. */
+  /**
+   * call_rcu(): run fn on this thread after a grace period; callbacks run
+   * in the order they were queued, from the event loop (or, past
+   * RCU_QHIMARK queued, from call() itself once their grace period is over).
+   */
   call(fn: () => void): void {
     this.queue.push({ snap: this.snapshot(), fn });
+    if (this.queue.length - this.qHead >= RCU_QHIMARK) this.invokeReady();
     if (this.draining === null) this.draining = this.drain();
+  }
+
+  /* rcu_do_batch(): run every callback whose grace period is over, in order (not re-entered from a callback) */
+  private invokeReady(): void {
+    if (this.invoking) return;
+    this.invoking = true;
+    try {
+      while (this.qHead < this.queue.length && this.expired(this.queue[this.qHead]!.snap)) {
+        const e = this.queue[this.qHead]!;
+        this.queue[this.qHead++] = undefined as never;
+        this.cbRun++;
+        try {
+          e.fn();
+        } catch (err) {
+          process.emitWarning(`xdpsim: an RCU callback threw: ${(err as Error)?.message ?? String(err)}`);
+        }
+      }
+      if (this.qHead === this.queue.length) {
+        this.queue = [];
+        this.qHead = 0;
+      } else if (this.qHead > 1024 && this.qHead * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.qHead);
+        this.qHead = 0;
+      }
+    } finally {
+      this.invoking = false;
+    }
   }
 
   private async drain(): Promise<void> {
     try {
-      while (this.queue.length > 0) {
-        await this.waitFor(this.queue[0]!.snap);
-        /* every callback whose grace period is over, in order */
-        while (this.queue.length > 0 && this.expired(this.queue[0]!.snap)) {
-          const { fn } = this.queue.shift()!;
-          this.cbRun++;
-          try {
-            fn();
-          } catch (e) {
-            process.emitWarning(`xdpsim: an RCU callback threw: ${(e as Error)?.message ?? String(e)}`);
-          }
-        }
+      while (this.qHead < this.queue.length) {
+        await this.waitFor(this.queue[this.qHead]!.snap);
+        this.invokeReady();
       }
     } finally {
       this.draining = null;
@@ -215,7 +269,7 @@ export class Rcu {
     const q = (p: number): number => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!);
     return {
       gracePeriods: this.gps,
-      callbacksPending: this.queue.length,
+      callbacksPending: this.queue.length - this.qHead,
       callbacksRun: this.cbRun,
       latencyHistogramUs: this.hist.map((count, i) => ({ le: GP_LATENCY_BOUNDS_US[i] ?? null, count })),
       latencyP50Us: q(0.5),
