@@ -19,7 +19,7 @@ import {
   FramePool, FM_DATA, FM_INGRESS, FM_LEN, FM_METASIZE, FM_RXQ, FM_WORDS, MAX_SKB_FRAGS, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE,
 } from '../shared/frame-pool.ts';
 import {
-  CC_QS, CC_RXQ_SEEN, CC_WORDS, DS_REGISTERED, DS_UP, DT_CAP, DT_CAPLEN, DT_PROG, DT_STATE, DT_TAP, DT_WORDS, G_RXQ_GEN,
+  CC_QS, CC_RXQ_SEEN, CC_WORDS, DS_REGISTERED, DS_UP, DT_CAP, DT_CAPLEN, DT_PROG, DT_STATE, DT_TAP, DT_WORDS, G_GP_DONE, G_GP_STARTED, G_RXQ_GEN,
   RQ_CPU, RQ_IFINDEX, RQ_INDEX, RQ_WORDS, writeExcNote, type SharedState,
 } from '../shared/layout.ts';
 import {
@@ -46,6 +46,10 @@ import { GEN_DEV_DOWN, GEN_RUNNING, GEN_STARTING, GEN_STOPPED, type WireGen } fr
 export const XDP_TX_BULK_SIZE = DEV_MAP_BULK_SIZE;
 
 const NOTE_ALL = (1 << DROP_REASONS.length) - 1;
+
+/* planted fault early-qs (Cpu.earlyQs): how long a poll is held open at most, and how often */
+const EARLY_QS_HOLD_MS = 50;
+const EARLY_QS_EVERY_MS = 20;
 
 export class Cpu {
   readonly cpu: number;
@@ -102,6 +106,9 @@ export class Cpu {
   /* planted faults (src/shared/rcu.ts RCU_FAULTS): off unless a run asks for them */
   faultEarlyQs = false;
   faultFlushOutside = false;
+  /* early-qs: when this CPU may next hold a poll open (earlyQs()), and a word to nap on meanwhile */
+  private earlyQsNext = 0;
+  private readonly nap = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(cpu: number, shared: SharedState, clock: () => number) {
     const l = shared.limits;
@@ -285,6 +292,37 @@ export class Cpu {
     this.reportQs();
   }
 
+  /*
+   * Planted fault early-qs: a quiescent state reported in the middle of a
+   * poll, while the records looked up in the first half of the round are
+   * still in use. Reported and nothing more, the bug shows only when a
+   * writer happens to retire one of those records in the microseconds
+   * before the report and its grace period ends in the microseconds after
+   * it (a run could miss it). So, as an rcutorture reader is delayed inside
+   * its critical section to widen the window, the CPU with the read-side
+   * check on holds the poll open (at most EARLY_QS_HOLD_MS, then at most
+   * once per EARLY_QS_EVERY_MS): it waits for a writer to retire a record
+   * it noted (and take that grace period's snapshot), reports the early
+   * quiescent state, and waits for that grace period to end. When both
+   * happened, the check at the end of the round finds the record past its
+   * grace period (age 1 or more, or freed): the fault is caught by
+   * construction. Only a run with the fault planted pays for this.
+   */
+  private earlyQs(): void {
+    const chk = this.ri.check;
+    if (chk === null || this.now < this.earlyQsNext) return this.reportQs();
+    const g = this.global;
+    const end = performance.now() + EARLY_QS_HOLD_MS;
+    let retired = chk.heldRetired(Atomics.load(g, G_GP_STARTED));
+    while (retired < 0 && performance.now() < end) {
+      Atomics.wait(this.nap, 0, 0, 0.1);
+      retired = chk.heldRetired(Atomics.load(g, G_GP_STARTED));
+    }
+    this.reportQs();
+    if (retired >= 0) while (Atomics.load(g, G_GP_DONE) <= retired && performance.now() < end) Atomics.wait(this.nap, 0, 0, 0.1);
+    this.earlyQsNext = performance.now() + EARLY_QS_EVERY_MS;
+  }
+
   private reportQs(): void {
     this.qs++;
     Atomics.store(this.cpuctl, this.cpu * CC_WORDS + CC_QS, this.qs);
@@ -358,7 +396,7 @@ export class Cpu {
           this.verdict(act, progId, fd, ifindex, rxq, row, tapOn);
         }
         /* planted fault: a quiescent state reported in the middle of the poll */
-        if (this.faultEarlyQs && i === n >> 1) this.reportQs();
+        if (this.faultEarlyQs && i === n >> 1) this.earlyQs();
       }
     }
     c[row + DEV_RX_BYTES] += bytes;

@@ -85,6 +85,23 @@ export class RcuCheck {
     this.maps = this.maps.concat(new Array(n - this.maps.length).fill(null));
   }
 
+  /**
+   * For the planted fault early-qs: the retirement number (R_RETIRED) of a
+   * record noted this round, still valid, that a writer has retired since
+   * and whose grace period has begun (`started`, G_GP_STARTED, is past it);
+   * or -1.
+   */
+  heldRetired(started: number): number {
+    for (let i = 0; i < this.n; i++) {
+      const map = this.maps[i]!;
+      const rec = this.recs[i]!;
+      if (map.recState(rec) !== RS_DEAD || !map.recValid(rec, this.gens[i]!)) continue;
+      const r = map.recRetired(rec);
+      if (r < started) return r;
+    }
+    return -1;
+  }
+
   /** Validate every noted record; returns the number of violations and forgets them. */
   validate(): number {
     let bad = 0;
