@@ -199,6 +199,21 @@ static void build_frame(void)
 		frame[i] = i;
 }
 
+static long read_sysctl(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static long jit_enable = -1, stats_enabled = -1;
+
 static void setup(void)
 {
 	char path[512];
@@ -211,6 +226,9 @@ static void setup(void)
 	if (sched_setaffinity(0, sizeof(set), &set) < 0)
 		die("sched_setaffinity(cpu %d): %s", opt.cpu, strerror(errno));
 
+	/* net.core.bpf_jit_enable exists in the initial netns only */
+	jit_enable = read_sysctl("/proc/sys/net/core/bpf_jit_enable");
+	stats_enabled = read_sysctl("/proc/sys/kernel/bpf_stats_enabled");
 	snprintf(path, sizeof(path), "/run/netns/%s", opt.netns);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -431,19 +449,6 @@ static int case_index(const char *s)
 	return -1;
 }
 
-static long read_sysctl(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 static void ready_line(void)
 {
 	struct utsname u;
@@ -454,7 +459,7 @@ static void ready_line(void)
 	printf(",\"cpu\":%d,\"batch\":%d,\"repeat\":%d,\"frame_len\":%d,\"bpf_jit_enable\":%ld,\"bpf_stats_enabled\":%ld,"
 	       "\"ifindex\":{\"in0\":%d,\"in0p\":%d,\"out0\":%d,\"outp0\":%d}}\n",
 	       opt.cpu, opt.batch, opt.repeat, FRAME_LEN,
-	       read_sysctl("/proc/sys/net/core/bpf_jit_enable"), read_sysctl("/proc/sys/kernel/bpf_stats_enabled"),
+	       jit_enable, stats_enabled,
 	       if_in0, if_in0p, if_out0, if_outp0);
 	fflush(stdout);
 }
