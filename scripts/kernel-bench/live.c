@@ -302,6 +302,9 @@ static void setup(void)
 	outp0_attached = 1;
 }
 
+/* frames the sink counted on all CPUs, and on CPUs other than opt.cpu */
+static __u64 off_cpu[2];
+
 static int sink_count(int key, __u64 *out)
 {
 	__u64 v[ncpus];
@@ -311,8 +314,12 @@ static int sink_count(int key, __u64 *out)
 
 	if (bpf_map_lookup_elem(cnt_fd, &k, v) < 0)
 		return -errno;
-	for (i = 0; i < ncpus; i++)
+	off_cpu[key] = 0;
+	for (i = 0; i < ncpus; i++) {
 		s += v[i];
+		if (i != opt.cpu)
+			off_cpu[key] += v[i];
+	}
 	*out = s;
 	return 0;
 }
@@ -377,10 +384,13 @@ static int run_case(int c, double seconds)
 		return -1;
 	}
 
+	__u64 off_before = 0;
 	if ((e = sinks_settled(before))) {
 		error_line(name, "read sink_cnt: %s", strerror(-e));
 		return -1;
 	}
+	if (expect_sink[c] >= 0)
+		off_before = off_cpu[expect_sink[c]];
 	md = ctx_in();
 	t0 = now_ns();
 	until = t0 + seconds * 1e9;
@@ -412,6 +422,8 @@ static int run_case(int c, double seconds)
 		delivered = expect_sink[c] ? got_out : got_in;
 		stray -= delivered;
 	}
+	/* frames whose sink ran on another CPU than the pinned one (expected: none) */
+	__u64 other_cpu = expect_sink[c] >= 0 ? off_cpu[expect_sink[c]] - off_before : 0;
 	double ns = t1 - t0;
 	int cpu_now = sched_getcpu();
 
@@ -433,10 +445,10 @@ static int run_case(int c, double seconds)
 		return -1;
 	}
 	printf("{\"case\":\"%s\",\"frames\":%llu,\"ns\":%.0f,\"mpps\":%.3f,\"kernel_ns\":%.0f,\"kernel_mpps\":%.3f,"
-	       "\"delivered\":%llu,\"extra\":%llu,\"syscalls\":%llu,\"repeat\":%d,\"batch\":%d,\"cpu\":%d,\"frame_len\":%d}\n",
+	       "\"delivered\":%llu,\"extra\":%llu,\"sink_other_cpu\":%llu,\"syscalls\":%llu,\"repeat\":%d,\"batch\":%d,\"cpu\":%d,\"frame_len\":%d}\n",
 	       name, (unsigned long long)frames, ns, frames / ns * 1e3, kernel_ns,
 	       kernel_ns > 0 ? frames / kernel_ns * 1e3 : 0,
-	       (unsigned long long)delivered, (unsigned long long)extra, (unsigned long long)syscalls, opt.repeat, opt.batch, cpu_now, FRAME_LEN);
+	       (unsigned long long)delivered, (unsigned long long)extra, (unsigned long long)other_cpu, (unsigned long long)syscalls, opt.repeat, opt.batch, cpu_now, FRAME_LEN);
 	fflush(stdout);
 	return 0;
 }
