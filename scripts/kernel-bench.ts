@@ -50,8 +50,6 @@ export interface KernelBenchResult {
   delivered: number;
   /** frames the sinks counted beyond those run (traffic of the stack itself; normally 0) */
   extra: number;
-  /** of the delivered frames, those whose sink ran on another CPU than the pinned one (normally 0) */
-  sinkOtherCpu: number;
   syscalls: number;
   repeat: number;
   batch: number;
@@ -197,7 +195,7 @@ interface Ready {
 }
 interface RawResult {
   case?: string; error?: string; frames: number; ns: number; mpps: number; kernel_ns: number; kernel_mpps: number;
-  delivered: number; extra: number; sink_other_cpu: number; syscalls: number; repeat: number; batch: number; cpu: number; frame_len: number;
+  delivered: number; extra: number; syscalls: number; repeat: number; batch: number; cpu: number; frame_len: number;
 }
 
 /** compile, create the netns and veths, start the runner (loads and attaches); see the file's comment */
@@ -326,7 +324,7 @@ export async function openKernelBench(o: KernelBenchOptions = {}): Promise<Kerne
           if (typeof r.error === 'string') throw died(`${mode}: ${r.error}`);
           return {
             mode, frames: r.frames, ns: r.ns, mpps: r.mpps, kernelNs: r.kernel_ns, kernelMpps: r.kernel_mpps,
-            delivered: r.delivered, extra: r.extra, sinkOtherCpu: r.sink_other_cpu, syscalls: r.syscalls, repeat: r.repeat, batch: r.batch, cpu: r.cpu, frameLen: r.frame_len,
+            delivered: r.delivered, extra: r.extra, syscalls: r.syscalls, repeat: r.repeat, batch: r.batch, cpu: r.cpu, frameLen: r.frame_len,
           };
         });
         queue = job.catch(() => undefined);
@@ -380,7 +378,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       for (const m of modes) {
         const x = await kb.run(m, seconds);
         (got.get(m) ?? got.set(m, []).get(m)!).push(x.mpps);
-        console.log(`round ${r + 1}/${rounds} ${m.padEnd(12)} ${x.mpps.toFixed(2)} Mpps (kernel's own timing ${x.kernelMpps.toFixed(2)}), ${x.frames} frames, delivered ${x.delivered}${x.extra ? ` (+${x.extra})` : ''}${x.sinkOtherCpu ? `, ${x.sinkOtherCpu} of them on another CPU` : ''}`);
+        console.log(`round ${r + 1}/${rounds} ${m.padEnd(12)} ${x.mpps.toFixed(2)} Mpps (kernel's own timing ${x.kernelMpps.toFixed(2)}), ${x.frames} frames, delivered ${x.delivered}${x.extra ? ` (+${x.extra})` : ''}`);
       }
     }
     for (const [m, xs] of got) {
