@@ -1,32 +1,51 @@
 /*
  * npm run bench: every bench mode and the ablations, interleaved (round r
  * runs every case once, so a noisy stretch of the machine hits all cases
- * alike), each case the median of --runs with its spread; writes
- * BENCHMARKS.md and prints it.
+ * alike), each case the median of --runs with its spread; and, where it can
+ * (root, BPF, clang, cc and libbpf: scripts/kernel-bench.ts), the kernel's
+ * BPF_PROG_TEST_RUN with live frames for the same four cases (XDP_DROP,
+ * XDP_TX, bpf_redirect and a devmap redirect into a veth whose peer drops),
+ * one core, 64-byte frames, run in the same rounds beside xdpsim's, with the
+ * ratios from those. Prints the report (markdown); writes it only when
+ * asked. Progress (case, round, time left) goes to stderr.
  *
- *   node --import tsx scripts/bench.ts [--runs 3] [--seconds 2] [--out BENCHMARKS.md] [--quick]
+ *   node --import tsx scripts/bench.ts [--runs 3] [--seconds 2] [--quick] [--no-kernel] [--write BENCHMARKS.md]
  */
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus as osCpus } from 'node:os';
 import { runBench, type BenchOptions, type BenchSummary } from '../src/bench/bench.ts';
+import { kernelBenchUnavailable, openKernelBench, type KernelBench, type KernelMode } from './kernel-bench.ts';
 
 const { values } = parseArgs({ options: {
   runs: { type: 'string', default: '3' },
   seconds: { type: 'string', default: '2' },
-  out: { type: 'string', default: 'BENCHMARKS.md' },
+  write: { type: 'string' },
   quick: { type: 'boolean', default: false },
+  'no-kernel': { type: 'boolean', default: false },
 } });
 const runs = Number(values.runs);
 const seconds = Number(values.seconds);
+if (!(Number.isInteger(runs) && runs > 0) || !(seconds > 0)) {
+  console.error('Error: --runs must be a positive integer and --seconds a positive number');
+  process.exit(2);
+}
 
-interface Case { group: string; name: string; o: BenchOptions }
+/* a case is an xdpsim bench run, or (kernel) the kernel's live-frames run of that mode */
+interface Case { group: string; name: string; o: BenchOptions; kernel?: KernelMode }
 const cases: Case[] = [];
 const add = (group: string, name: string, o: Omit<BenchOptions, 'duration' | 'interval'>): void => {
   cases.push({ group, name, o: { ...o, duration: seconds, interval: 0 } });
 };
+const KERNEL_MODES: readonly KernelMode[] = ['drop', 'tx', 'redirect', 'redirect-map'];
+const kernelWhy = values['no-kernel'] ? 'not asked for (--no-kernel)' : kernelBenchUnavailable();
 const modes = ['drop', 'pass', 'tx', 'redirect', 'redirect-map', 'redirect-multi', 'redirect-cpu', 'redirect-xsk'] as const;
-for (const mode of modes) for (const size of [64, 1500]) add('modes', `${mode} ${size} B`, { mode, pktSize: size });
+for (const mode of modes) {
+  const k = KERNEL_MODES.find((m) => m === mode);
+  /* the kernel's run of a mode goes right before xdpsim's, in every round */
+  if (k !== undefined && kernelWhy === null) cases.push({ group: 'kernel', name: `kernel ${k} 64 B`, o: { mode: k, duration: seconds, interval: 0 }, kernel: k });
+  for (const size of [64, 1500]) add('modes', `${mode} ${size} B`, { mode, pktSize: size });
+}
 add('bulk', 'redirect-map bulk 16', { mode: 'redirect-map' });
 add('bulk', 'redirect-map bulk 1', { mode: 'redirect-map', bulkSize: 1 });
 add('bulk', 'tx bulk 16', { mode: 'tx' });
@@ -46,17 +65,47 @@ add('ops', 'tx no-touch', { mode: 'tx', op: 'no-touch' });
 add('traffic', 'drop imix', { mode: 'drop', traffic: { size: 'imix' } });
 add('traffic', 'drop ipv6 tcp-syn', { mode: 'drop', traffic: { l3: 'ipv6', l4: 'tcp-syn' } });
 add('traffic', 'drop 65536 flows', { mode: 'drop', flows: 65536, traffic: { srcPorts: 256, dstPorts: 256 } });
-const todo = values.quick ? cases.filter((c) => c.group === 'modes' && c.name.endsWith(' 64 B')) : cases;
+const todo = values.quick ? cases.filter((c) => c.group === 'kernel' || (c.group === 'modes' && c.name.endsWith(' 64 B'))) : cases;
 
+/* per case, its runs' rates in pps (xdpsim: rx_pps; the kernel: frames / s) */
 const results = new Map<string, BenchSummary[]>();
+const kernelPps = new Map<string, number[]>();
 const t0 = performance.now();
-for (let r = 0; r < runs; r++) {
-  for (const c of todo) {
-    const s = await runBench(c.o);
-    if (!s.conserved) throw new Error(`${c.name}: frames not conserved (leaked ${s.leaked_frames})`);
-    (results.get(c.name) ?? results.set(c.name, []).get(c.name)!).push(s);
-    process.stderr.write(`round ${r + 1}/${runs} ${c.name.padEnd(34)} ${(s.rx_pps_per_cpu / 1e6).toFixed(2)} Mpps/CPU\n`);
+let kernel: KernelBench | null = null;
+if (kernelWhy === null) {
+  process.stderr.write('kernel: compiling the live-frames programs and setting up the veths...\n');
+  kernel = await openKernelBench();
+  process.stderr.write(`kernel: ${kernel.kernelRelease}, programs built with ${kernel.compiler}\n`);
+} else {
+  process.stderr.write(`kernel: not measured: ${kernelWhy}\n`);
+}
+const fmtTime = (ms: number): string => {
+  const sec = Math.max(0, Math.round(ms / 1000));
+  return sec >= 60 ? `${Math.floor(sec / 60)}m${String(sec % 60).padStart(2, '0')}s` : `${sec}s`;
+};
+const total = runs * todo.length;
+try {
+  let done = 0;
+  for (let r = 0; r < runs; r++) {
+    for (const [i, c] of todo.entries()) {
+      let rate: string;
+      if (c.kernel !== undefined) {
+        const k = await kernel!.run(c.kernel, seconds);
+        (kernelPps.get(c.name) ?? kernelPps.set(c.name, []).get(c.name)!).push(k.mpps * 1e6);
+        rate = `${k.mpps.toFixed(2)} Mpps (the kernel, 1 core)`;
+      } else {
+        const s = await runBench(c.o);
+        if (!s.conserved) throw new Error(`${c.name}: frames not conserved (leaked ${s.leaked_frames})`);
+        (results.get(c.name) ?? results.set(c.name, []).get(c.name)!).push(s);
+        rate = `${(s.rx_pps_per_cpu / 1e6).toFixed(2)} Mpps/CPU`;
+      }
+      done++;
+      const left = ((performance.now() - t0) / done) * (total - done);
+      process.stderr.write(`round ${r + 1}/${runs}, case ${i + 1}/${todo.length}: ${c.name.padEnd(36)} ${rate.padEnd(32)} about ${fmtTime(left)} left\n`);
+    }
   }
+} finally {
+  await kernel?.close();
 }
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -77,7 +126,7 @@ const lines: string[] = [];
 const w = (s = ''): void => { lines.push(s); };
 w('# xdpsim benchmarks');
 w();
-w(`Written by \`npm run bench\` (scripts/bench.ts) on ${new Date().toISOString().slice(0, 10)}: ${osCpus()[0]?.model ?? '?'}, ${availableParallelism()} cores, Node ${process.version}.`);
+w(`Measured by \`npm run bench\` (scripts/bench.ts) on ${new Date().toISOString().slice(0, 10)}: ${osCpus()[0]?.model ?? '?'}, ${availableParallelism()} cores, Node ${process.version}.`);
 w(`Each cell is the median of ${runs} runs of ${seconds} s (min–max in brackets), in Mpps per simulated CPU unless it says otherwise;`);
 w('the cases run interleaved, round after round, so a noisy stretch of the machine falls on all of them alike.');
 w('Traffic: UDP/IPv4, 64 flows, generated on the wire of in0\'s RX queues by the CPU that polls each (prepared frames, recycled).');
@@ -93,10 +142,33 @@ for (const mode of modes) {
   const extra = mode.startsWith('redirect') || mode === 'tx' ? cell(`${mode} 64 B`, (s) => s.xmit_pps) : '';
   w(`| ${mode} | ${cell(`${mode} 64 B`)} | ${results.has(`${mode} 1500 B`) ? cell(`${mode} 1500 B`) : ''} | ${extra} |`);
 }
-if (!values.quick) {
+w();
+w('## Beside the kernel (1 CPU, 64 B)');
+w();
+if (kernel === null) {
+  w(`The kernel was not measured in this run: ${kernelWhy}. No ratio to the kernel is given: a figure from another run or another machine is not one.`);
   w();
-  w('The kernel on this machine, one core, BPF_PROG_TEST_RUN with live frames, 64-byte frames (issue 5): XDP_DROP about 19 Mpps, a devmap redirect into a veth whose peer drops about 7.4 Mpps.');
-  w(`xdpsim / kernel: drop ${(stat('drop 64 B', (s) => s.rx_pps).med / 19e6).toFixed(2)}x, redirect-map ${(stat('redirect-map 64 B', (s) => s.rx_pps).med / 7.4e6).toFixed(2)}x.`);
+  w('| case | kernel (Mpps) | xdpsim (Mpps) | xdpsim / kernel |');
+  w('| --- | --- | --- | --- |');
+  for (const k of KERNEL_MODES) w(`| ${k} | not measured | ${cell(`${k} 64 B`)} | not measured |`);
+} else {
+  w(`The kernel (${kernel.kernelRelease}) measured in the same rounds, each run right before xdpsim's run of the same mode: \`BPF_PROG_TEST_RUN\` with`);
+  w('`BPF_F_TEST_XDP_LIVE_FRAMES`, the process pinned to one core, 64-byte UDP/IPv4 frames; the programs (scripts/kernel-bench/live.bpf.c)');
+  w('do what xdpsim\'s bench programs do (tx swaps the MACs; the veth peers\' programs drop). The ratio is of the medians, with the');
+  w('lowest and highest ratio of one round\'s pair of runs in brackets; below 1 xdpsim is slower than the kernel.');
+  w();
+  w('| case | kernel (Mpps) | xdpsim (Mpps) | xdpsim / kernel |');
+  w('| --- | --- | --- | --- |');
+  const what: Record<KernelMode, string> = { drop: 'XDP_DROP', tx: 'XDP_TX (swap MACs) to a veth whose peer drops', redirect: 'bpf_redirect into a veth whose peer drops', 'redirect-map': 'devmap redirect into a veth whose peer drops' };
+  for (const k of KERNEL_MODES) {
+    const kx = kernelPps.get(`kernel ${k} 64 B`)!;
+    const sx = results.get(`${k} 64 B`)!.map((r) => r.rx_pps);
+    const per = sx.map((x, i) => x / kx[i]!);
+    const km = median(kx);
+    w(`| ${k}: ${what[k]} | ${mpps(km)} (${mpps(Math.min(...kx))}–${mpps(Math.max(...kx))}) | ${cell(`${k} 64 B`)} | ${(median(sx) / km).toFixed(2)}x (${Math.min(...per).toFixed(2)}–${Math.max(...per).toFixed(2)}) |`);
+  }
+}
+if (!values.quick) {
   w();
   w('## Ablations');
   w();
@@ -128,5 +200,8 @@ w(`Peak RSS of the benchmark process, over the ${runs * todo.length} runtimes it
 w('A runtime\'s frame pool is `frameSize x framesPerCpu x (cpus + 1)`: 32 MB for 1 CPU, 48 MB for 2 with the defaults (4096-byte frames, 4096 per CPU).');
 w(`Total time ${((performance.now() - t0) / 1000).toFixed(0)} s.`);
 const md = lines.join('\n') + '\n';
-writeFileSync(values.out!, md);
 process.stdout.write(md);
+if (values.write !== undefined) {
+  writeFileSync(values.write, md);
+  process.stderr.write(`written to ${values.write}\n`);
+}
