@@ -47,8 +47,19 @@ test('another process updates a map through the socket and sees the traffic chan
     assert.equal(after.status, 0, after.stderr);
     const a = JSON.parse(after.stdout.trim().split('\n').at(-1)!);
     assert.deepEqual(a.redirect_err, [], 'no redirect error any more');
-    const out0 = a.devmap_xmit.find((x: { device: string }) => x.device === 'out0');
-    assert.ok(out0.sent_pps > 150_000, `out0 now takes two thirds: ${out0.sent_pps}`);
+    const out0 = a.devmap_xmit.find((x: { device: string; sent_pps: number; drops_pps: number }) => x.device === 'out0');
+    assert.ok(out0 !== undefined && out0.sent_pps > 0 && out0.drops_pps === 0, `out0's devmap transmits: ${after.stdout}`);
+    /*
+     * out0 now takes two thirds of what in0 receives (keys 0 and 1 of source
+     * port % 3, 30 flows sent in turn). A ratio of the same interval's
+     * counters, not a rate: how many frames a loaded machine gets through is
+     * not the point (at 300,000 pps two thirds were 200,000, a busy 2-core
+     * machine gave 86,000); the frames of one poll split over the sample's
+     * edge are all it may be off by.
+     */
+    const row = (name: string): { rx_pps: number; tx_pps: number } => a.devices.find((d: { device: string }) => d.device === name);
+    const share = row('out0').tx_pps / row('in0').rx_pps;
+    assert.ok(row('in0').rx_pps > 1000 && Math.abs(share - 2 / 3) < 0.01, `out0 now takes two thirds of in0: ${share} (${after.stdout})`);
     /* a map command that fails says why, as bpftool does */
     const bad = xdpsim('map', '--socket', sock, 'lookup', 'name', 'nope', 'key', '0');
     assert.equal(bad.status, 1);

@@ -6,14 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, type TapPacket } from '../src/index.ts';
 import { compileTraffic, RSS_DEFAULT_KEY, toeplitzHash } from '../src/gen/packets.ts';
 import { rssQueue } from '../src/gen/plan.ts';
 import { writePcap } from '../src/gen/pcap.ts';
 import { decodeRef } from './fixtures/decode-ref.ts';
-import { fixture, withRuntime } from './helpers.ts';
+import { fixture, otherLoad, withRuntime } from './helpers.ts';
 
 test('generated frames: exact count, IMIX sizes, valid checksums, each flow on its RSS queue', async () => {
   await withRuntime({ cpus: 2 }, async (rt) => {
@@ -88,21 +88,40 @@ test('pinned to one queue: every frame on it; the count splits exactly over queu
   });
 });
 
-test('a target rate is held on an idle run (a generous 10% bound: the machine may be busy; xdpsim bench shows 2% over 5 s)', async () => {
+test('a target rate is held on an idle run (missed frames only when other processes took the cores)', async (t) => {
   await withRuntime({ cpus: 1 }, async (rt) => {
     const [v0] = rt.createVeth('r0', 'r0p');
     const obj = await rt.loadObject(fixture('prog-verdict.ts'));
     obj.maps.config!.update(0, 1); /* XDP_DROP */
     v0.attachXdp(obj.progs.verdict!);
+    const others = otherLoad();
     const t0 = performance.now();
     const r = await (await v0.generate({ traffic: { flows: 8 }, rate: 100_000, durationMs: 1000 })).done;
     const wall = (performance.now() - t0) / 1000;
+    const load = others();
     const q = r.queues[0]!;
+    /*
+     * On any machine: never above the rate (frames fall due by elapsed time;
+     * missed ones count as sent), and at most the ring (4096) plus the frames
+     * of the last gap between polls below it (the poll that sees the end
+     * takes none); the duration is served.
+     */
+    assert.ok(q.ms >= 1000 && wall >= 0.99, `ms ${q.ms}, wall ${wall}`);
+    assert.ok(q.sent <= Math.floor(q.ms * 100) + 1, `sent ${q.sent} in ${q.ms} ms: above 100,000 pps`);
+    assert.ok(q.sent >= Math.floor((q.ms - q.maxGapMs) * 100) - 4096 - 1, `sent ${q.sent} in ${q.ms} ms with the longest gap between polls ${q.maxGapMs} ms`);
+    assert.equal(rt.stats().devices.find((d) => d.name === 'r0')!.dropReasons.FULL_RING, q.missed);
+    /*
+     * Held: within 10% and nothing missed (4096 frames due at one poll are 41
+     * ms of this rate; an idle machine polls every few microseconds), unless
+     * other processes measurably took the cores.
+     */
     const rate = q.sent / (q.ms / 1000);
-    assert.ok(Math.abs(rate - 100_000) / 100_000 < 0.1, `rate ${rate}`);
-    assert.ok(Math.abs(q.sent - 100_000) <= 10_000, `sent ${q.sent}`);
-    assert.ok(wall >= 0.99 && wall < 2, `wall ${wall}`);
-    assert.equal(q.missed, 0);
+    const why = `rate ${rate.toFixed(0)}, missed ${q.missed} of ${q.sent}, the longest gap between polls ${q.maxGapMs.toFixed(1)} ms, wall ${wall.toFixed(2)} s; other processes took ${load === null ? 'an unknown share (no /proc/stat)' : `${load.toFixed(2)} cores`} of ${availableParallelism()}`;
+    if (load !== null && load >= 0.5 && (q.missed > 0 || Math.abs(rate - 100_000) / 100_000 >= 0.1 || wall >= 2)) {
+      t.skip(`the machine was busy, the CPU could not hold 100,000 pps: ${why}`);
+      return;
+    }
+    assert.ok(Math.abs(rate - 100_000) / 100_000 < 0.1 && wall < 2 && q.missed === 0, `not held on an idle machine: ${why}`);
   });
 });
 
@@ -124,7 +143,7 @@ test('a rate the CPU cannot take: frames beyond the ring are missed, counted as 
   });
 });
 
-test('replay a pcap: every packet byte for byte, looped, on the queues RSS picks; paced replay keeps the gaps', async () => {
+test('replay a pcap: every packet byte for byte, looped, on the queues RSS picks; paced replay keeps the gaps', async (t) => {
   const tr = compileTraffic({ flows: 5, size: { min: 60, max: 200 }, seed: 9 });
   const pkts = Array.from({ length: 10 }, (_, i) => {
     const b = new Uint8Array(tr.sizes[i]!);
@@ -151,11 +170,20 @@ test('replay a pcap: every packet byte for byte, looped, on the queues RSS picks
     }
     assert.deepEqual([...want.values()], Array(10).fill(3));
     /* paced: 10 packets 20 ms apart, twice: the second loop starts one mean gap after the last packet */
+    const others = otherLoad();
     const t0 = performance.now();
     const pr = await (await v0.generate({ replay: file, loops: 2, paced: true, queue: 0 })).done;
     const ms = performance.now() - t0;
+    const load = others();
     assert.equal(pr.sent, 20);
-    assert.ok(ms >= 19 * 20 && ms < 19 * 20 + 300, `paced replay took ${ms} ms`);
+    /* never early: the last packet is due 380 ms after the first */
+    assert.ok(pr.queues[0]!.ms >= 19 * 20 && ms >= 19 * 20, `paced replay took ${ms} ms (the generator's ${pr.queues[0]!.ms})`);
+    /* on time, unless other processes measurably took the cores */
+    if (ms >= 19 * 20 + 300 && load !== null && load >= 0.5) {
+      t.skip(`the machine was busy: paced replay took ${ms.toFixed(0)} ms (the longest gap between polls ${pr.queues[0]!.maxGapMs.toFixed(1)} ms) while other processes took ${load.toFixed(2)} cores`);
+      return;
+    }
+    assert.ok(ms < 19 * 20 + 300, `paced replay took ${ms} ms (the longest gap between polls ${pr.queues[0]!.maxGapMs} ms, other processes ${load} cores)`);
   });
 });
 
@@ -184,11 +212,16 @@ test('stopping the runtime mid-run: the generator ends, every frame comes home',
   peer.maps.config!.update(0, 2); /* XDP_PASS */
   v1.attachXdp(peer.progs.verdict!);
   const gen = await v0.generate({ traffic: { flows: 32 }, durationMs: 10_000 });
-  await new Promise((r) => setTimeout(r, 300));
+  /* in full flow (10,000 frames sent, frames in flight on both CPUs) well before the run's 10 s end: a deadline of 8 s */
+  const t0 = performance.now();
+  while (gen.sent() < 10_000) {
+    assert.ok(performance.now() - t0 < 8000, `waited 8 s for the generator to send 10,000 frames: ${gen.sent()}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
   const st = await rt.stop();
   const r = await gen.done;
   assert.equal(r.ended, 'stopped');
-  assert.ok(r.sent > 10_000, `sent ${r.sent}`);
+  assert.ok(r.sent >= 10_000, `sent ${r.sent}`);
   assert.equal(st.totals.injected, r.sent);
   assert.equal(st.conserved, true);
   assert.equal(st.pool.free, st.pool.frames);
@@ -213,30 +246,47 @@ test('a count with a rate the CPU cannot take ends exactly at the count', async 
   });
 });
 
-test('a slow rate with a duration ends on time; one generator per queue (EBUSY); stopping one generation leaves the others', async () => {
+test('a slow rate with a duration ends on time; one generator per queue (EBUSY); stopping one generation leaves the others', async (t) => {
   await withRuntime({ cpus: 1 }, async (rt) => {
     const [a] = rt.createVeth('ta', 'tap0');
     const [b] = rt.createVeth('tb', 'tbp');
+    const others = otherLoad();
     const t0 = performance.now();
     /* frame k is due at k / rate: 50, 100, 150 (and 200) ms */
     const slow = await (await a.generate({ rate: 20, durationMs: 200 })).done;
     const ms = performance.now() - t0;
-    assert.ok(ms < 400, `a 200 ms run took ${ms} ms`);
+    const load = others();
     assert.equal(slow.ended, 'done');
-    assert.ok(slow.sent >= 3 && slow.sent <= 4, `sent ${slow.sent}`);
+    /* on any machine: the duration is served and no frame is due after 200 ms */
+    assert.ok(ms >= 200 && slow.queues[0]!.ms >= 200, `a 200 ms run took ${ms} ms (the generator's ${slow.queues[0]!.ms})`);
+    assert.ok(slow.sent <= 4, `sent ${slow.sent}`);
+    /* on time and every due frame taken (the CPU wakes for each), unless other processes measurably took the cores */
+    let busy = '';
+    if (!(ms < 400 && slow.sent >= 3)) {
+      const why = `a 200 ms run at 20 pps took ${ms.toFixed(0)} ms and sent ${slow.sent} (the longest gap between polls ${slow.queues[0]!.maxGapMs.toFixed(1)} ms); other processes took ${load === null ? 'an unknown share' : `${load.toFixed(2)} cores`}`;
+      assert.ok(load !== null && load >= 0.5, `late on an idle machine: ${why}`);
+      busy = `the machine was busy: ${why}`;
+    }
     const ga = await a.generate({ rate: 1000, durationMs: 5000 });
     await assert.rejects(a.generate({ count: 10 }), /EBUSY: generate on 'ta': RX queue 0 already has a running generator/);
     const gb = await b.generate({ rate: 1000, durationMs: 5000 });
     const rb = await gb.stop();
     assert.equal(rb.ended, 'stopped');
-    await new Promise((r) => setTimeout(r, 100));
-    assert.ok(ga.sent() > 0);
-    const before = ga.sent();
-    await new Promise((r) => setTimeout(r, 100));
-    assert.ok(ga.sent() > before, 'the other generation still runs');
+    /* the other generation still runs: its count moves (2 s deadlines each, inside its 5 s run) */
+    const moves = async (from: number, what: string): Promise<number> => {
+      const t1 = performance.now();
+      while (ga.sent() <= from) {
+        assert.ok(performance.now() - t1 < 2000, `waited 2 s for ${what}: sent ${ga.sent()}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      return ga.sent();
+    };
+    const before = await moves(0, 'the first frames of the other generation');
+    await moves(before, 'the other generation to go on after one was stopped');
     assert.equal((await ga.stop()).ended, 'stopped');
     /* the queue is free again */
     assert.equal((await (await a.generate({ count: 10 })).done).sent, 10);
+    if (busy !== '') t.skip(busy);
   });
 });
 

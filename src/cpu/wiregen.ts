@@ -49,7 +49,8 @@ export const GS_T1 = 4;        /* end */
 export const GS_SLOTS = 5;     /* frames the generator holds */
 export const GS_REWRITES = 6;  /* frames rewritten before a resend */
 export const GS_STALLS = 7;    /* polls that found the next slot still in flight */
-export const GS_WORDS = 8;
+export const GS_MAX_GAP = 8;   /* the longest time between two polls of the queue while running, ms (from the start to the first poll too) */
+export const GS_WORDS = 9;
 
 /** frames a queue's generator holds by default (its prepared packets): far more than a poll and a veth ring keep in flight */
 export const GEN_SLOTS = 1024;
@@ -148,6 +149,8 @@ export class WireGen {
   private readonly paced: boolean;
   private readonly ringSize: number;
   private t0 = 0;
+  /* the previous poll's time (the start before the first) */
+  private lastPoll = 0;
   private sent = 0;
   private loop = 0;
   private pk = 0;
@@ -270,6 +273,7 @@ export class WireGen {
     }
     st[GS_SLOTS] = n;
     this.t0 = this.now();
+    this.lastPoll = this.t0;
     st[GS_T0] = this.t0;
     this.endAt = this.plan.durationMs > 0 ? this.t0 + this.plan.durationMs : 0;
     this.state = GEN_RUNNING;
@@ -361,6 +365,10 @@ export class WireGen {
    */
   fill(batch: Int32Array, max: number, now: number): number {
     if (this.state !== GEN_RUNNING) return 0;
+    /* how long the wire waited for the CPU: what a rate test needs to tell a busy machine from missed frames */
+    const gap = now - this.lastPoll;
+    if (gap > this.st[GS_MAX_GAP]!) this.st[GS_MAX_GAP] = gap;
+    this.lastPoll = now;
     if (this.endAt !== 0 && now >= this.endAt) {
       this.finish(GEN_DONE);
       return 0;

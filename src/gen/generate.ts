@@ -3,7 +3,7 @@
  * per-queue plans sent to the CPUs, and the handle a caller waits on.
  */
 import { EINVAL, EMSGSIZE, ENETDOWN, ENOENT, XdpsimError } from '../shared/errno.ts';
-import { GEN_DEV_DOWN, GEN_DONE, GEN_NO_FRAMES, GEN_RUNNING, GEN_STARTING, GEN_STOPPED, GS_MISSED, GS_REWRITES, GS_SENT, GS_STALLS, GS_STATE, GS_T0, GS_T1, GS_WORDS, GEN_SLOTS, WIRE_BACKLOG, type GenPlan } from '../cpu/wiregen.ts';
+import { GEN_DEV_DOWN, GEN_DONE, GEN_NO_FRAMES, GEN_RUNNING, GEN_STARTING, GEN_STOPPED, GS_MISSED, GS_REWRITES, GS_SENT, GS_STALLS, GS_MAX_GAP, GS_STATE, GS_T0, GS_T1, GS_WORDS, GEN_SLOTS, WIRE_BACKLOG, type GenPlan } from '../cpu/wiregen.ts';
 import { compileTraffic, flowsByQueue, shareCapture, splitExact, type TrafficSpec } from './plan.ts';
 import { CaptureError, readCapture, type CaptureFile } from './pcap.ts';
 import { fragSplit } from '../driver/source.ts';
@@ -43,6 +43,8 @@ export interface GenQueueResult {
   missed: number;
   rewrites: number;
   stalls: number;
+  /** the longest time between two polls of the queue while its generator ran (or from its start to the first), ms: frames fall due meanwhile */
+  maxGapMs: number;
   state: string;
   /** ms from this queue's first frame to its end */
   ms: number;
@@ -219,7 +221,7 @@ export class Generation {
       const b = p.id * GS_WORDS;
       return {
         queue: this.rxqIndex(p.q), cpu: this.cpuOf(p.q), sent: st[b + GS_SENT]!, missed: st[b + GS_MISSED]!,
-        rewrites: st[b + GS_REWRITES]!, stalls: st[b + GS_STALLS]!, state: STATE_NAMES[st[b + GS_STATE]!] ?? '?',
+        rewrites: st[b + GS_REWRITES]!, stalls: st[b + GS_STALLS]!, maxGapMs: st[b + GS_MAX_GAP]!, state: STATE_NAMES[st[b + GS_STATE]!] ?? '?',
         ms: st[b + GS_T1]! - st[b + GS_T0]!,
       };
     });
