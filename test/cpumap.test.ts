@@ -251,19 +251,22 @@ test('cpumap', async (t) => {
   await t.test('deleting an entry: its kthread drains the queue first, then the record is freed', async () => {
     const { obj, in0 } = await setup(rt, 'cd');
     const m = obj.maps.cpu_map!;
-    m.update(1, cpumapVal(4096, obj.progs.cm_slow!));
-    cfg(obj, { 0: 1, 1: 0 });
+    m.update(1, cpumapVal(4096, obj.progs.cm_gated!));
+    cfg(obj, { 0: 1, 1: 0, 3: 0 });
     assert.equal(await rt.quiesce(), true);
     const c0 = (): { enqueued: number; enqueue_drops: number } => rt.stats().cpus[0]!.cpumap;
     const kt = (): number => rt.stats().cpus[1]!.cpumap.kthread_processed;
     const base = { enq: c0().enqueued, kt: kt() };
     const inj = in0.inject({ count: 1000 });
     const t0 = performance.now();
+    /* the kthread is held on its first frame (cm_gated) while CPU 0 enqueues */
     while (c0().enqueued - base.enq < 600 && performance.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 1));
+    assert.ok(c0().enqueued - base.enq >= 600, `waited 10 s for CPU 0 to enqueue 600 frames: ${c0().enqueued - base.enq}`);
     m.delete(1);
     /* frames still in the queue when the entry left the map */
     const queued = (c0().enqueued - base.enq) - (kt() - base.kt);
-    assert.ok(queued > 0, `frames queued at the delete: ${queued}`);
+    assert.ok(queued >= 600, `frames queued at the delete: ${queued}`);
+    cfg(obj, { 3: 1 });
     await inj;
     assert.equal(await rt.quiesce(10000), true);
     const enq = c0().enqueued - base.enq;
