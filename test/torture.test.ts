@@ -23,7 +23,12 @@ test('a clean torture run: ok, seeded, nothing leaked, pipeline age 0 only', () 
   assert.ok(s.duration_s >= 3 && s.duration_s < 10);
   assert.ok(s.updates > 3000, `updates ${s.updates}`);
   assert.ok(s.unregisters > 0 && s.grace_periods > 0);
-  assert.ok(s.frames_in > 100_000);
+  /*
+   * traffic ran beside the writers: about 560k frames in 3 s on an idle 2-core machine, under 40k with two
+   * busy loops and another test run beside it; the bound is that readers used records while they were replaced
+   */
+  assert.ok(s.frames_in > 10_000, `frames_in ${s.frames_in}`);
+  assert.ok(s.records_checked > 1000, `records_checked ${s.records_checked}`);
   assert.equal(s.frames_out, s.frames_in);
   assert.equal(s.violations, 0);
   assert.equal(s.leaked_frames, 0);
