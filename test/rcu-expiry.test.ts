@@ -94,7 +94,11 @@ test('a devmap writer never waits for a grace period: updates while a CPU sits i
     /* CPUs that keep sleeping and waking (small injections) while bursts of updates run: never ENOMEM */
     let running = true;
     const traffic = (async () => {
-      while (running) await a.inject({ count: 8, flows: 64 });
+      /* an inject of 8 frames resolves in a microtask: yield to the event loop too, or this loop starves the writer's setImmediate for seconds */
+      while (running) {
+        await a.inject({ count: 8, flows: 64 });
+        await new Promise((r) => setImmediate(r));
+      }
     })();
     let ops = 0;
     const end = performance.now() + 1500;
