@@ -24,16 +24,26 @@ test('idle CPUs use no CPU time, and wake on the doorbell', async () => {
     assert.equal(await rt.quiesce(), true);
     await sleep(100);
     const before = rt.stats().cpus.map((c) => c.sleeps);
-    const c0 = cpuSeconds();
-    const t0 = performance.now();
-    await sleep(1000);
-    const used = cpuSeconds() - c0;
-    const wall = (performance.now() - t0) / 1000;
+    /*
+     * process.cpuUsage() counts every thread of the process, V8's background
+     * compiler and GC threads too, which may still be finishing the burst's
+     * work (seconds later on a loaded machine: 0.2 of a core once): the
+     * CPUs are idle if some idle second of up to five costs under 0.1 of a
+     * core, while no CPU wakes during any of them (a CPU that spun would
+     * cost every second).
+     */
+    const loads: number[] = [];
+    for (let i = 0; i < 5 && !(loads.length > 0 && loads.at(-1)! < 0.1); i++) {
+      const c0 = cpuSeconds();
+      const t0 = performance.now();
+      await sleep(1000);
+      loads.push((cpuSeconds() - c0) / ((performance.now() - t0) / 1000));
+    }
     const st = rt.stats();
-    /* no CPU went back to sleep: none woke up during the idle second */
+    /* no CPU went back to sleep: none woke up during the idle seconds */
     assert.deepEqual(st.cpus.map((c) => c.sleeps), before);
     assert.equal(st.cpus.every((c) => c.sleeping), true);
-    assert.ok(used / wall < 0.1, `process used ${(used / wall).toFixed(3)} of a core while idle`);
+    assert.ok(loads.at(-1)! < 0.1, `process used ${loads.map((l) => l.toFixed(3)).join(', ')} of a core in ${loads.length} idle seconds`);
     /* a doorbell wakes them */
     const w0 = st.cpus.map((c) => c.wakeups);
     await v0.inject({ count: 400, flows: 64 });
