@@ -11,12 +11,12 @@
  *   npm run fixtures [-- --check]   --check: rebuild into a temporary directory and
  *                                   report objects whose bytes differ from the committed ones
  */
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  MANIFEST, OBJECTS, ROOT, buildObject, clangHasV4, clangVersion, fileHash, objectPath, sourceHash, type Manifest,
+  MANIFEST, OBJECTS, ROOT, buildObject, clangHasV4, clangVersion, fileHash, libbpfHeadersVersion, objectPath, sourceHash, type Manifest,
 } from '../test/objects.ts';
 
 const { values } = parseArgs({ options: { check: { type: 'boolean', default: false } } });
@@ -30,11 +30,8 @@ if (!clangHasV4()) {
   console.error(`Error: ${version} has no -mcpu=v4: install clang-18 or newer (apt-get install clang-19), or set XDPSIM_CLANG`);
   process.exit(1);
 }
-let libbpf = 'unknown';
-try {
-  const h = readFileSync('/usr/include/bpf/libbpf_version.h', 'utf8');
-  libbpf = `${/LIBBPF_MAJOR_VERSION (\d+)/.exec(h)?.[1]}.${/LIBBPF_MINOR_VERSION (\d+)/.exec(h)?.[1]}`;
-} catch {
+const libbpf = libbpfHeadersVersion();
+if (libbpf === null) {
   console.error('Error: libbpf-dev is not installed (/usr/include/bpf/libbpf_version.h is missing)');
   process.exit(1);
 }

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
-  OBJECTS, ROOT, clangVersion, fileHash, fixture, objectPath, readManifest, sourceHash,
+  OBJECTS, ROOT, clangVersion, fileHash, fixture, libbpfHeadersVersion, objectPath, readManifest, sourceHash,
 } from './objects.ts';
 
 const manifest = readManifest();
@@ -47,11 +47,7 @@ test('fixture() gives the committed object, and refuses one that is not listed',
 
 test('rebuilt with the same clang and libbpf headers, every object has the same bytes', (t) => {
   const v = clangVersion();
-  let libbpf: string | null = null;
-  try {
-    const h = readFileSync('/usr/include/bpf/libbpf_version.h', 'utf8');
-    libbpf = `${/LIBBPF_MAJOR_VERSION (\d+)/.exec(h)?.[1]}.${/LIBBPF_MINOR_VERSION (\d+)/.exec(h)?.[1]}`;
-  } catch { /* no libbpf-dev */ }
+  const libbpf = libbpfHeadersVersion();
   if (v !== manifest.compiler || libbpf !== manifest.libbpf) {
     t.skip(`the objects were built with ${manifest.compiler} and libbpf ${manifest.libbpf} headers; here: ${v ?? 'no clang'}, ${libbpf === null ? 'no libbpf-dev' : `libbpf ${libbpf}`}`);
     return;

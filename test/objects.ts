@@ -118,6 +118,16 @@ export function fileHash(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
+/** The version of libbpf's installed headers ("1.1"), or null without libbpf-dev. */
+export function libbpfHeadersVersion(): string | null {
+  try {
+    const h = readFileSync('/usr/include/bpf/libbpf_version.h', 'utf8');
+    return `${/LIBBPF_MAJOR_VERSION (\d+)/.exec(h)?.[1]}.${/LIBBPF_MINOR_VERSION (\d+)/.exec(h)?.[1]}`;
+  } catch {
+    return null;
+  }
+}
+
 export interface Manifest {
   compiler: string;
   libbpf: string;
