@@ -28,6 +28,7 @@ export const DROP_MEANING: Record<DropReason, string> = {
   CPUMAP_PROG_DROP: 'the cpumap entry\'s program returned XDP_DROP or failed to redirect (see xdp_cpumap_kthread xdp_drop)',
   CPUMAP_PROG_ABORTED: 'the cpumap entry\'s program aborted, threw, or returned XDP_TX or a bad value (xdp_exception)',
   XSK_TX_ERR: 'an AF_XDP socket\'s TX descriptor was refused by the bound device (down, over MTU, peer ring full); its address completes anyway',
+  CPU_DEAD: 'the CPU that held or was to poll the frame died (its worker ran out of memory, or was stuck in a program and terminated); the control plane freed the frame',
 };
 
 

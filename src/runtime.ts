@@ -22,10 +22,12 @@ import {
   CC_BELL, CC_RXQ_SEEN, CC_SLEEPING, CC_STATE, CC_WORDS, CS_STOP, CS_STOPPED, DEFAULT_LIMITS, DEVICE_KIND_NAMES, DS_UP, DT_FEATURES,
   DT_HARD_HEADER_LEN, DT_KIND, DT_MTU, DT_PROG, DT_STATE, createSharedState, makeClock, readExcNote, type RuntimeLimits, type SharedState,
 } from './shared/layout.ts';
-import { FM_INGRESS, FM_WORDS, FramePool, countFragFramesInUse, countFreeFrames, countFramesInUse } from './shared/frame-pool.ts';
 import {
-  CPU_BAD_FREES, CPU_CPUMAP_ENQ, CPU_CPUMAP_ENQ_DROPS, CPU_CPUMAP_KT_DROP, CPU_CPUMAP_KT_PASS, CPU_CPUMAP_KT_PROCESSED, CPU_CPUMAP_KT_REDIRECT, CPU_CPUMAP_KT_SCHED, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_PROG_UAF, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_CAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
-  DEV_COUNTER_NAMES, DEV_FIXED, DROP_REASONS, DR_SHUTDOWN, DR_UNREGISTERED, countDrops, cpuCounters, devRow,
+  FM_FLAGS, FM_INGRESS, FM_STATE, FM_WORDS, FRAME_FLAG_IS_FRAG, FS_GEN, FS_USED, FramePool, countFragFramesInUse, countFreeFrames, countFramesInUse,
+} from './shared/frame-pool.ts';
+import {
+  CPU_BAD_FREES, CPU_CPUMAP_ENQ, CPU_CPUMAP_ENQ_DROPS, CPU_CPUMAP_KT_DROP, CPU_CPUMAP_KT_PASS, CPU_CPUMAP_KT_PROCESSED, CPU_CPUMAP_KT_REDIRECT, CPU_CPUMAP_KT_SCHED, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_POLL_DEV, CPU_PROG_UAF, CPU_ROUNDS, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_SLEEPS, CPU_TAP_LOST, CPU_CAP_LOST, CPU_TRACE_LOST, CPU_WAKEUPS,
+  DEV_COUNTER_NAMES, DEV_FIXED, DROP_REASONS, DR_CPU_DEAD, DR_SHUTDOWN, DR_UNREGISTERED, countDrops, cpuCounters, devRow,
   type DevCounterName, type DropReason,
 } from './shared/counters.ts';
 import { MAIN_EVENTS, PrintkRing, TP_COUNT, TP_NAMES, TraceReader, traceRingBytes, type TraceEvent, type TracepointName } from './shared/trace.ts';
@@ -36,7 +38,7 @@ import { DeviceRegistry, type DeviceInfo, type DeviceOptions } from './driver/re
 import { TrafficSource, type InjectOptions, type InjectResult } from './driver/source.ts';
 import { createMapShared, objName, openMap, type MapShared } from './maps/map.ts';
 import { DevMap, type DevmapControl } from './maps/devmap.ts';
-import { CpuMap } from './maps/cpumap.ts';
+import { CS_STOPPING as CPUMAP_CS_STOPPING, CpuMap } from './maps/cpumap.ts';
 import { XskMap } from './maps/xskmap.ts';
 import { Umem } from './xsk/umem.ts';
 import {
@@ -67,6 +69,20 @@ export interface RuntimeOptions extends Partial<Omit<RuntimeLimits, 'cpus'>> {
   drainTimeoutMs?: number;
   /** how long stop() waits for a CPU to leave its poll before terminating its thread (ms, default 5000) */
   stopTimeoutMs?: number;
+  /**
+   * Each CPU worker's JavaScript heap (MB, default 512: V8's
+   * maxOldGenerationSizeMb). A program that allocates past it costs its
+   * CPU: the worker ends, the CPU is marked dead (stats().cpus[c].dead),
+   * and its frames count as CPU_DEAD drops; the process carries on.
+   */
+  cpuHeapMb?: number;
+  /**
+   * A CPU whose NAPI poll has not returned for this long (ms, default
+   * 20000, the kernel's soft-lockup threshold of 2 * watchdog_thresh) is
+   * stuck in a program: its worker is terminated and the CPU marked dead.
+   * 0 turns the watchdog off.
+   */
+  lockupMs?: number;
   /** start with the RCU read-side check on (see setRcuChecking) */
   rcuCheck?: boolean;
   /** plant bugs for this run, to prove the checks catch them: 'no-gp', 'short-gp', 'early-qs', 'flush-outside' */
@@ -148,6 +164,8 @@ export interface CpuStats {
   sleeping: boolean;
   /** the message of the last exception a program threw on this CPU ('' if none) */
   last_exception: string;
+  /** null while the CPU runs; why it died (out of memory, stuck in a program, a failure of its own code) */
+  dead: string | null;
 }
 
 export interface Stats {
@@ -302,6 +320,14 @@ export class Runtime extends EventEmitter {
   private nextXskId = 1;
   private readonly unregistering = new Set<number>();
   private readonly deadCpus = new Set<number>();
+  /* why each dead CPU died; and per CPU, a promise that resolves when its worker has gone */
+  private readonly deadWhy = new Map<number, string>();
+  private readonly gone: Promise<void>[] = [];
+  private readonly cpuHeapMb: number;
+  private readonly lockupMs: number;
+  private watchdog: NodeJS.Timeout | null = null;
+  private readonly lastRounds: number[] = [];
+  private readonly stuckSince: number[] = [];
   readonly rcu: Rcu;
   private readonly faults: RcuFault[];
   private readonly rcuCheckAtStart: boolean;
@@ -371,6 +397,14 @@ export class Runtime extends EventEmitter {
     this.logger = o.logger;
     this.drainTimeoutMs = o.drainTimeoutMs ?? 2000;
     this.stopTimeoutMs = o.stopTimeoutMs ?? 5000;
+    for (const k of ['cpuHeapMb', 'lockupMs'] as const) {
+      const v = o[k];
+      if (v !== undefined && (!Number.isInteger(v) || v < (k === 'cpuHeapMb' ? 16 : 0))) {
+        throw new XdpsimError(EINVAL, `${k} ${v}: must be an integer ${k === 'cpuHeapMb' ? '>= 16' : '>= 0'}`);
+      }
+    }
+    this.cpuHeapMb = o.cpuHeapMb ?? 512;
+    this.lockupMs = o.lockupMs ?? 20_000;
     this.addDevice(this.registry.createLoopback());
   }
 
@@ -412,15 +446,29 @@ export class Runtime extends EventEmitter {
       /* XDPSIM_CPU_PROF=DIR: each CPU writes a V8 CPU profile there when it stops (node --cpu-prof does not reach workers started with execArgv []) */
       const prof = process.env.XDPSIM_CPU_PROF;
       const execArgv = prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [];
-      const w = new Worker(boot, { workerData: { cpu, shared: this.shared, rcu: this.rcuOn, bundle }, name: `xdpsim-cpu${cpu}`, execArgv });
+      const w = new Worker(boot, {
+        workerData: { cpu, shared: this.shared, rcu: this.rcuOn, bundle }, name: `xdpsim-cpu${cpu}`, execArgv,
+        resourceLimits: { maxOldGenerationSizeMb: this.cpuHeapMb },
+      });
       this.workers.push(w);
-      this.exits.push(new Promise((res) => w.once('exit', res)));
+      const exit = new Promise<number>((res) => w.once('exit', res));
+      this.exits.push(exit);
+      this.gone.push(exit.then(() => undefined));
       w.on('error', (err) => {
-        /* a bug in the CPU's own code: say so loudly, and let grace periods and stop() go on without it */
-        this.deadCpus.add(cpu);
+        /*
+         * The worker is gone: a program that ran it out of memory
+         * (ERR_WORKER_OUT_OF_MEMORY), or a bug in the CPU's own code. Say
+         * so, and let grace periods, the control plane and stop() go on
+         * without it; its frames become CPU_DEAD drops.
+         */
+        const oom = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY';
+        this.cpuDied(cpu, oom ? `out of memory: a program ran its worker past its heap (cpuHeapMb ${this.cpuHeapMb})` : `failed: ${err.message}`);
         this.logger?.error({ cpu, err }, 'cpu worker failed');
         if (this.listenerCount('cpu-error') > 0) this.emit('cpu-error', cpu, err);
         else process.emitWarning(`xdpsim: cpu ${cpu} failed: ${err.stack ?? err.message}`);
+      });
+      void exit.then((code) => {
+        if (!this.deadCpus.has(cpu) && Atomics.load(this.cpuctl, cpu * CC_WORDS + CC_STATE) !== CS_STOPPED) this.cpuDied(cpu, `its worker exited (code ${code})`);
       });
       this.apis.push(Comlink.wrap<CpuApi>(nodeEndpoint(w)));
     }
@@ -448,6 +496,111 @@ export class Runtime extends EventEmitter {
     if (this.rcuCheckAtStart) await this.setRcuChecking(true);
     this.collector = setInterval(() => this.collect(), 10);
     this.collector.unref();
+    if (this.lockupMs > 0) {
+      this.watchdog = setInterval(() => this.watch(), Math.max(10, Math.min(1000, this.lockupMs >> 2)));
+      this.watchdog.unref();
+    }
+  }
+
+  /*
+   * The soft-lockup watchdog: a CPU that is awake (not sleeping), has work
+   * or is in a poll, and has not finished a NAPI poll for lockupMs is stuck
+   * in a program that does not return (a TypeScript program can loop
+   * forever; a BPF one cannot). Its worker is terminated, as the kernel's
+   * softlockup_panic would take the machine: here it costs that CPU only.
+   */
+  private watch(): void {
+    if (this.stopping) return;
+    const now = performance.now();
+    for (let c = 0; c < this.cpus; c++) {
+      if (this.deadCpus.has(c)) continue;
+      const rounds = cpuCounters(this.shared.counters, c, this.limits.maxDevices)[CPU_ROUNDS]!;
+      const sleeping = Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) !== 0;
+      if (sleeping || rounds !== this.lastRounds[c]) {
+        this.lastRounds[c] = rounds;
+        this.stuckSince[c] = now;
+        continue;
+      }
+      this.stuckSince[c] ??= now;
+      if (now - this.stuckSince[c]! >= this.lockupMs) {
+        const why = `stuck in a program: its loop made no round for ${Math.round(now - this.stuckSince[c]!)} ms (soft lockup, lockupMs ${this.lockupMs}); its worker was terminated`;
+        this.cpuDied(c, why);
+        this.logger?.error({ cpu: c }, why);
+        const err = new XdpsimError(ESRCH, `cpu ${c} ${why}`);
+        if (this.listenerCount('cpu-error') > 0) this.emit('cpu-error', c, err);
+        else process.emitWarning(`xdpsim: cpu ${c} ${why}`);
+        void this.workers[c]!.terminate();
+      }
+    }
+  }
+
+  /* A CPU is dead: grace periods stop waiting for it, control-plane calls skip it, its queues are emptied as CPU_DEAD drops. */
+  private cpuDied(cpu: number, why: string): void {
+    if (this.deadCpus.has(cpu)) return;
+    this.deadWhy.set(cpu, why);
+    this.deadCpus.add(cpu);
+  }
+
+  /*
+   * A control-plane call on every live CPU. A CPU that dies during the call
+   * (its worker gone) answers undefined instead of leaving the call hanging.
+   */
+  private async onCpus<T>(f: (api: Comlink.Remote<CpuApi>, cpu: number) => Promise<T>): Promise<Array<T | undefined>> {
+    return Promise.all(this.apis.map((a, c) => (this.deadCpus.has(c) ? undefined : Promise.race([f(a, c), this.gone[c]!.then(() => undefined)]))));
+  }
+
+  /*
+   * Frames queued to dead CPUs (their RX rings, the queues of cpumap
+   * entries whose kthread ran there): no one else will consume them, so
+   * the control plane does, counting them as CPU_DEAD drops.
+   */
+  private purgeDead(): void {
+    for (const d of this.devices.values()) {
+      if (d.deleted) continue;
+      for (const q of d.info.rxq) if (this.deadCpus.has(this.devs.rxqCpu(q))) this.purgeQueue(q, d.ifindex, DR_CPU_DEAD);
+    }
+    const batch = new Int32Array(256);
+    const ctr = this.devs.counters;
+    for (const m of this.cpumaps) {
+      for (const r of m.usedRecords()) {
+        if (!this.deadCpus.has(m.recCpu(r))) continue;
+        for (let n = m.consume(r, batch, batch.length); n > 0; n = m.consume(r, batch, batch.length)) {
+          for (let k = 0; k < n; k++) {
+            countDrops(ctr, devRow(this.pool.meta[batch[k]! * FM_WORDS + FM_INGRESS]!), DR_CPU_DEAD, 1);
+            this.pool.free(batch[k]!);
+          }
+        }
+        /* a retired entry waits for its kthread to stop: the dead one never will, so its queue's last consumer says so */
+        if (m.recState(r) === CPUMAP_CS_STOPPING) m.markStopped(r);
+      }
+    }
+    this.pool.flushReturns();
+  }
+
+  /*
+   * After every worker has gone (stop()): the frames still in use are the
+   * ones dead CPUs held in their hands (a frame in its program, bulk
+   * queues not flushed). Free them as CPU_DEAD drops, on the frame's
+   * ingress device when it names one (a redirected frame), else on the
+   * device the dead CPU was polling.
+   */
+  private reclaimDead(): void {
+    const meta = this.pool.meta;
+    let fallback = 1;
+    for (const c of this.deadCpus) {
+      const dev = cpuCounters(this.shared.counters, c, this.limits.maxDevices)[CPU_POLL_DEV]!;
+      if (this.devices.has(dev)) fallback = dev;
+    }
+    const ctr = this.devs.counters;
+    for (let fd = 0; fd < this.shared.pool.nframes; fd++) {
+      const m = fd * FM_WORDS;
+      const st = meta[m + FM_STATE];
+      if ((st !== FS_USED && st !== FS_GEN) || (meta[m + FM_FLAGS]! & FRAME_FLAG_IS_FRAG) !== 0) continue;
+      const ing = meta[m + FM_INGRESS]!;
+      countDrops(ctr, devRow(this.devices.has(ing) ? ing : fallback), DR_CPU_DEAD, 1);
+      this.pool.free(fd);
+    }
+    this.pool.flushReturns();
   }
 
   private addDevice(info: DeviceInfo): Device {
@@ -519,7 +672,7 @@ export class Runtime extends EventEmitter {
     this.xskBound.set(key, id);
     const sock = new XdpSocket(this, shared, umem);
     this.xsks.set(id, sock);
-    await Promise.all(this.apis.map((a) => a.addXsk(shared)));
+    await this.onCpus((a) => a.addXsk(shared));
     Atomics.store(w, XW_STATE, XS_BOUND);
     return sock;
   }
@@ -533,7 +686,7 @@ export class Runtime extends EventEmitter {
     this.xskBound.delete(`${w[XW_IFINDEX]}/${w[XW_QUEUE_ID]}`);
     if (this.stopping) return;
     await this.synchronizeRcu();
-    await Promise.all(this.apis.map((a) => a.dropXsk(sock.id)));
+    await this.onCpus((a) => a.dropXsk(sock.id));
     this.xsks.delete(sock.id);
   }
 
@@ -587,7 +740,7 @@ export class Runtime extends EventEmitter {
       }
     }
     if (Object.keys(progs).length === 0) throw new XdpsimError(EINVAL, `object ${path}: no program (export an xdp(...) function)`);
-    await Promise.all(this.apis.map((a) => a.loadObject(url, shareds, progIds)));
+    await this.onCpus((a) => a.loadObject(url, shareds, progIds));
     return { path, maps, progs };
   }
 
@@ -616,7 +769,7 @@ export class Runtime extends EventEmitter {
       this.progs.set(h.id, h);
       this.progRefs.set(h.id, 1);
     }
-    await Promise.all(this.apis.map((a) => a.loadBpfObject(obj, shareds, progIds)));
+    await this.onCpus((a) => a.loadBpfObject(obj, shareds, progIds));
     return { path, maps, progs, license: obj.license };
   }
 
@@ -673,7 +826,7 @@ export class Runtime extends EventEmitter {
    * quiescent state, and counts violations (stats().cpus[].gp_violations).
    */
   async setRcuChecking(on: boolean): Promise<void> {
-    await Promise.all(this.apis.map((a) => a.setRcuCheck(on)));
+    await this.onCpus((a) => a.setRcuCheck(on));
   }
 
   /** synchronize_rcu(): wait until every CPU has passed a quiescent state or slept (src/shared/rcu.ts). */
@@ -784,7 +937,7 @@ export class Runtime extends EventEmitter {
     this.rcu.call(() => {
       this.progsFreed++;
       if (this.stopping) return; /* the CPUs are going away with their tables */
-      for (const a of this.apis) a.freeProg(id).catch(() => { /* a CPU that stopped meanwhile */ });
+      void this.onCpus((a) => a.freeProg(id)).catch(() => { /* a CPU that stopped meanwhile */ });
     });
   }
 
@@ -840,12 +993,13 @@ export class Runtime extends EventEmitter {
     /* one wire per queue: a second generation on a queue would share its frames' sequence */
     const busy = planned.plans.find((p) => this.genQueues.has(p.q));
     if (busy !== undefined) throw new XdpsimError(EBUSY, `generate on '${d.name}': RX queue ${d.info.rxq.indexOf(busy.q)} already has a running generator (stop it, or wait for it)`);
-    for (const p of planned.plans) this.genQueues.add(p.q);
     const cpus = new Set(planned.plans.map((p) => this.devs.rxqCpu(p.q)));
+    for (const c of cpus) if (this.deadCpus.has(c)) throw new XdpsimError(ESRCH, `generate on '${d.name}': cpu ${c}, which polls one of its RX queues, is dead (${this.deadWhy.get(c)})`);
+    for (const p of planned.plans) this.genQueues.add(p.q);
     const started = Promise.all(planned.plans.map((p) => this.apis[this.devs.rxqCpu(p.q)]!.startGen(p)));
     const gen = new Generation(planned, (q) => this.devs.rxqCpu(q), (q) => d.info.rxq.indexOf(q), started, async () => {
       await started.catch(() => {});
-      await Promise.all([...cpus].filter((c) => !this.deadCpus.has(c)).map((c) => this.apis[c]!.stopGen(gid)));
+      await this.onCpus((a, c) => (cpus.has(c) ? a.stopGen(gid) : Promise.resolve()));
     });
     this.generations.add(gen);
     const forget = (): void => {
@@ -883,7 +1037,7 @@ export class Runtime extends EventEmitter {
       }
       const i = TP_NAMES.indexOf(n);
       if (i < 0 || i >= TP_COUNT) throw new XdpsimError(EINVAL, `no tracepoint ${n} (known: ${[...TP_NAMES, ...MAIN_EVENTS].join(', ')})`);
-      await Promise.all(this.apis.map((a) => a.setTracepoint(i, on)));
+      await this.onCpus((a) => a.setTracepoint(i, on));
     }
   }
 
@@ -925,6 +1079,7 @@ export class Runtime extends EventEmitter {
         for (const c of this.captures) if (c.owns(f.ifindex)) c.write(f);
       });
     }
+    if (this.deadCpus.size > 0 && !this.stopped) this.purgeDead();
   }
 
   /**
@@ -1005,7 +1160,9 @@ export class Runtime extends EventEmitter {
   isQuiescent(): boolean {
     if (this.injecting > 0 || this.generations.size > 0) return false;
     for (let c = 0; c < this.cpus; c++) if (!this.deadCpus.has(c) && Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) === 0) return false;
-    for (const d of this.devices.values()) if (!d.deleted) for (const q of d.info.rxq) if (!this.devs.ring(q).empty()) return false;
+    for (const d of this.devices.values()) {
+      if (!d.deleted) for (const q of d.info.rxq) if (!this.devs.ring(q).empty() && !this.deadCpus.has(this.devs.rxqCpu(q))) return false;
+    }
     /* a retired cpumap entry is not done until its kthread drained its queue and stopped */
     for (const m of this.cpumaps) if (m.retiring() > 0 || m.anyQueued()) return false;
     /* an AF_XDP socket kicked for TX whose CPU has not started yet */
@@ -1066,6 +1223,7 @@ export class Runtime extends EventEmitter {
         },
         sleeping: Atomics.load(this.cpuctl, c * CC_WORDS + CC_SLEEPING) !== 0,
         last_exception: readExcNote(this.shared.excNote[c]!),
+        dead: this.deadWhy.get(c) ?? null,
       });
     }
     const totals = { injected: 0, clones: 0, xsk_tx: 0, rx_packets: 0, stack: 0, xmit_consumed: 0, xsk_rx: 0, dropped: 0, dropReasons: emptyReasons(), in_flight: 0 };
@@ -1148,15 +1306,21 @@ export class Runtime extends EventEmitter {
     ]);
     if (timedOut) {
       this.workers.forEach((w, cpu) => {
-        if (Atomics.load(this.cpuctl, cpu * CC_WORDS + CC_STATE) !== CS_STOPPED) {
-          this.logger?.error({ cpu }, 'cpu did not stop: terminated (its frames in flight are lost to the accounting)');
+        if (!this.deadCpus.has(cpu) && Atomics.load(this.cpuctl, cpu * CC_WORDS + CC_STATE) !== CS_STOPPED) {
+          const why = `stuck in a program: did not leave its poll within stopTimeoutMs ${this.stopTimeoutMs} of stop(); its worker was terminated`;
+          this.cpuDied(cpu, why);
+          this.logger?.error({ cpu }, why);
           void w.terminate();
         }
       });
       await Promise.all(this.exits);
     }
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
     for (const a of this.apis) a[Comlink.releaseProxy]();
+    if (this.deadCpus.size > 0) this.purgeDead();
     this.purgeRings();
+    if (this.deadCpus.size > 0) this.reclaimDead();
     if (this.collector) clearInterval(this.collector);
     this.collector = null;
     this.collect();

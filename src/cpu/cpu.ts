@@ -23,7 +23,7 @@ import {
   RQ_CPU, RQ_IFINDEX, RQ_INDEX, RQ_WORDS, writeExcNote, type SharedState,
 } from '../shared/layout.ts';
 import {
-  CPU_BAD_FREES, CPU_CAP_LOST, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_PROG_UAF, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_TAP_LOST, CPU_TRACE_LOST, countDrops,
+  CPU_BAD_FREES, CPU_CAP_LOST, CPU_FLUSHES, CPU_GP_VIOLATIONS, CPU_PIPE, CPU_POLLS, CPU_POLL_DEV, CPU_PROG_UAF, CPU_QS_PENDING, CPU_RCU_CHECKED, CPU_QS, CPU_TAP_LOST, CPU_TRACE_LOST, countDrops,
   DEV_RX_BYTES, DEV_RX_PACKETS, DEV_STACK, DEV_XDP_ABORTED, DEV_XDP_DROP, DEV_XDP_EXCEPTION,
   DEV_XDP_INVALID, DEV_XDP_PASS, DEV_XDP_REDIRECT, DEV_XDP_TX, DEV_XDP_TX_ERR, DEV_XDP_TX_SENT,
   DR_DEV_READY, DR_XDP_ABORTED, DR_XDP_DROP, DR_XDP_EXCEPTION, DR_XDP_INVALID_ACTION, DR_REDIRECT_ERR,
@@ -46,6 +46,32 @@ import { GEN_DEV_DOWN, GEN_RUNNING, GEN_STARTING, GEN_STOPPED, type WireGen } fr
 export const XDP_TX_BULK_SIZE = DEV_MAP_BULK_SIZE;
 
 const NOTE_ALL = (1 << DROP_REASONS.length) - 1;
+
+/*
+ * What a program threw, as a line for the exception note, for any value a
+ * program can throw: an Error's message, a string, a primitive; an object
+ * whose message or toString throws (or a Proxy whose traps do) is named by
+ * its kind, never allowed to throw out of the CPU's poll.
+ */
+export function describeThrown(e: unknown): string {
+  try {
+    if ((typeof e === 'object' && e !== null) || typeof e === 'function') {
+      const m: unknown = (e as { message?: unknown }).message;
+      if (typeof m === 'string') return m;
+    } else if (typeof e === 'string') {
+      return e;
+    } else {
+      return `threw ${typeof e === 'bigint' ? `${e}n` : String(e)}`;
+    }
+  } catch {
+    /* a getter or a trap threw: describe it by its kind below */
+  }
+  try {
+    return `threw ${Object.prototype.toString.call(e)}`;
+  } catch {
+    return 'threw a value that cannot be described';
+  }
+}
 
 /* planted fault early-qs (Cpu.earlyQs): how long a poll is held open at most, and how often */
 const EARLY_QS_HOLD_MS = 50;
@@ -364,6 +390,7 @@ export class Cpu {
     const c = this.ctr;
     const row = devRow(ifindex);
     c[CPU_POLLS]++;
+    c[CPU_POLL_DEV] = ifindex;
     if ((++this.pollSeq & (DROP_NOTE_POLLS - 1)) === 0) this.noteArmed = NOTE_ALL;
     c[row + DEV_RX_PACKETS] += n;
     let bytes = 0;
@@ -442,7 +469,7 @@ export class Cpu {
       else if (prog === p1) act = p1(ctx) >>> 0;
       else act = this.progOther(prog, ctx);
     } catch (e) {
-      writeExcNote(this.excNote, `prog ${progId} on ifindex ${egress || ingress}: ${(e as Error)?.message ?? String(e)}`);
+      writeExcNote(this.excNote, `prog ${progId} on ifindex ${egress || ingress}: ${describeThrown(e)}`);
       return -1;
     }
     const d = ctx.data;
@@ -451,7 +478,11 @@ export class Cpu {
     /* most programs move nothing */
     if (d === data && de === dataEnd && dm === dataMeta) return act;
     /* the verifier would not let a program move these by hand: a frame they no longer describe is an exception */
-    if ((d | 0) !== d || (de | 0) !== de || (dm | 0) !== dm || dm < XDP_FRAME_SIZE || dm > d || d > de || de > ctx.hard_end) return -1;
+    if (typeof d !== 'number' || typeof de !== 'number' || typeof dm !== 'number'
+      || (d | 0) !== d || (de | 0) !== de || (dm | 0) !== dm || dm < XDP_FRAME_SIZE || dm > d || d > de || de > ctx.hard_end) {
+      writeExcNote(this.excNote, `prog ${progId} on ifindex ${egress || ingress}: ctx.data, data_end or data_meta set by hand to values that do not describe the frame`);
+      return -1;
+    }
     meta[m + FM_DATA] = ctx.data;
     meta[m + FM_LEN] = ctx.data_end - ctx.data;
     meta[m + FM_METASIZE] = ctx.data - ctx.data_meta;

@@ -21,7 +21,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { CC_BELL, CC_SLEEPING, CC_STATE, CC_WORDS, CS_RUNNING, CS_STOP, CS_STOPPED, makeClock, type SharedState } from '../shared/layout.ts';
-import { CPU_SLEEPS, CPU_WAKEUPS } from '../shared/counters.ts';
+import { CPU_ROUNDS, CPU_SLEEPS, CPU_WAKEUPS } from '../shared/counters.ts';
 import { PrintkRing, TP_COUNT } from '../shared/trace.ts';
 import { rcuWakeWriters } from '../shared/rcu.ts';
 import { openMap, type MapShared } from '../maps/map.ts';
@@ -164,6 +164,7 @@ function run(): void {
       return;
     }
     core.now = now;
+    core.ctr[CPU_ROUNDS]++;
     const work = core.pollAll();
     if (work === 0) return sleep();
   }

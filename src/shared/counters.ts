@@ -33,6 +33,8 @@ export const CPU_CPUMAP_KT_PASS = 20;      /* ... that their program passed (fra
 export const CPU_CPUMAP_KT_DROP = 21;      /* ... that their program dropped (or aborted, or failed to redirect) */
 export const CPU_CPUMAP_KT_REDIRECT = 22;  /* ... that their program redirected */
 export const CPU_CPUMAP_KT_SCHED = 23;     /* kthread batches that followed a sleep or a reschedule */
+export const CPU_ROUNDS = 24;             /* rounds of the CPU's loop (each polls every queue once): the heartbeat the soft-lockup watchdog watches */
+export const CPU_POLL_DEV = 25;           /* the ifindex of the device whose queue the CPU polled last: a dead CPU's frames in hand count there */
 export const CPU_WORDS = 32;
 
 /* per device, per CPU */
@@ -83,6 +85,7 @@ export const DROP_REASONS = [
   'CPUMAP_PROG_DROP',   /* a cpumap entry's program returned XDP_DROP, or its redirect failed (receiving device) */
   'CPUMAP_PROG_ABORTED', /* a cpumap program aborted, threw, or returned XDP_TX or a bad value (receiving device) */
   'XSK_TX_ERR',         /* an AF_XDP socket's TX descriptor the bound device refused (down, MTU, peer ring full): its address still completes */
+  'CPU_DEAD',           /* held by, or queued to, a CPU whose worker died (out of memory, stuck): freed by the control plane */
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 export const DR_XDP_DROP = 0;
@@ -103,6 +106,7 @@ export const DR_CPUMAP_FULL = 14;
 export const DR_CPUMAP_PROG_DROP = 15;
 export const DR_CPUMAP_PROG_ABORTED = 16;
 export const DR_XSK_TX_ERR = 17;
+export const DR_CPU_DEAD = 18;
 
 export const DEV_WORDS = DEV_FIXED + DROP_REASONS.length;
 
