@@ -140,3 +140,70 @@ for (const build of BUILDS) test(`the runtime refuses a bad object with the same
     assert.equal(o.maps['.bss']!.name, 'sections.bss');
   });
 });
+
+/* ---- malformed objects: each is an XdpsimError (EINVAL) naming the section and the offset, never a RangeError ---- */
+
+/** A fresh copy of the committed xdp_count.v3.o, to patch. */
+const goodObject = (): Uint8Array => Uint8Array.from(readFileSync(fixture('xdp_count', 'v3')));
+const view = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
+/** File offset of section header i. */
+const shdrAt = (b: Uint8Array, i: number): number => Number(view(b).getBigUint64(40, true)) + i * 64;
+/** File offset of a section's data (parseElf returns subarrays of the bytes it is given). */
+const dataAt = (b: Uint8Array, name: string): number => parseElf(b).byName(name)!.data.byteOffset - b.byteOffset;
+
+function refused(bytes: Uint8Array, re: RegExp): void {
+  assert.throws(() => new BpfTestRun(bytes, { name: 'bad' }), (e: unknown) => {
+    assert.ok(e instanceof XdpsimError, `not an XdpsimError: ${(e as Error).stack}`);
+    assert.equal(e.code, 'EINVAL');
+    assert.equal(e.errno, 22);
+    assert.match(e.message, re);
+    return true;
+  });
+}
+
+test('malformed: a section name offset past the section name table (elf.ts cstr)', () => {
+  for (const off of [0xffffffff, 335]) {
+    const b = goodObject();
+    view(b).setUint32(shdrAt(b, 3), off, true); /* sh_name of section 3 (xdp); .strtab (section 1) has 335 bytes */
+    refused(b, new RegExp(`^EINVAL: object bad: section 3: name at offset ${off} is past the end of the section name table \\(section 1 '\\.strtab', 335 bytes\\)$`));
+  }
+  /* a symbol's st_name */
+  const b = goodObject();
+  view(b).setUint32(dataAt(b, '.symtab') + 2 * 24, 0xfffffff0, true);
+  refused(b, /^EINVAL: object bad: section 30 '\.symtab', symbol 2: name at offset 4294967280 is past the end of the string table \(section 1 '\.strtab', 335 bytes\)$/);
+});
+
+test('malformed: a relocation offset past the section it applies to (object.ts)', () => {
+  for (const off of [240n, 0xffffffffffffffffn]) {
+    const b = goodObject();
+    view(b).setBigUint64(dataAt(b, '.relxdp'), off, true); /* r_offset of relocation 0; xdp has 240 bytes */
+    refused(b, new RegExp(`^EINVAL: object bad: section 4 '\\.relxdp', relocation 0: offset ${off} is past the end of section 3 'xdp' \\(240 bytes\\)$`));
+  }
+});
+
+/* bytes after struct btf_type: INT, ARRAY, VAR, DECL_TAG; per vlen: STRUCT, UNION, ENUM, FUNC_PROTO, DATASEC, ENUM64 */
+const BTF_FIXED: Record<number, number> = { 1: 4, 3: 12, 14: 4, 17: 4 };
+const BTF_PER_VLEN: Record<number, number> = { 4: 12, 5: 12, 6: 8, 13: 8, 15: 12, 19: 12 };
+/** Each BTF type's kind, vlen and offset in the .BTF section (btf_type_size() of include/uapi/linux/btf.h). */
+function btfTypes(btf: Uint8Array): { id: number; kind: number; vlen: number; off: number }[] {
+  const dv = view(btf);
+  const t0 = dv.getUint32(4, true) + dv.getUint32(8, true);
+  const end = t0 + dv.getUint32(12, true);
+  const out = [];
+  for (let o = t0, id = 1; o < end; id++) {
+    const info = dv.getUint32(o + 4, true);
+    const kind = (info >>> 24) & 0x1f, vlen = info & 0xffff;
+    out.push({ id, kind, vlen, off: o });
+    o += 12 + (BTF_FIXED[kind] ?? 0) + vlen * (BTF_PER_VLEN[kind] ?? 0);
+  }
+  return out;
+}
+
+test('malformed: a BTF vlen past the type section (btf.ts)', () => {
+  const b = goodObject();
+  const btf = parseElf(b).byName('.BTF')!.data;
+  const sec = btfTypes(btf).filter((t) => t.kind === BTF_KIND_DATASEC).at(-1)!;
+  view(btf).setUint16(sec.off + 4, 0xffff, true); /* vlen of the last DATASEC */
+  const typeEnd = view(btf).getUint32(4, true) + view(btf).getUint32(8, true) + view(btf).getUint32(12, true);
+  refused(b, new RegExp(`^EINVAL: object bad: \\.BTF: type ${sec.id} \\(DATASEC '[^']+'\\) at offset ${sec.off}: 65535 entries of 12 bytes run past the end of the type section \\(offset ${typeEnd}\\)$`));
+});

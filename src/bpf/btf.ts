@@ -11,6 +11,7 @@
  *
  * Concurrency: pure parsing over bytes the caller owns; safe on any thread.
  */
+import { EINVAL, XdpsimError } from '../shared/errno.ts';
 
 export const BTF_MAGIC = 0xeb9f;
 export const BTF_KIND_INT = 1;
@@ -58,74 +59,123 @@ export interface BtfType {
   linkage?: number;
 }
 
-export class BtfError extends Error {}
+/** Malformed BTF: an XdpsimError (EINVAL); `detail` is the message without the errno prefix. */
+export class BtfError extends XdpsimError {
+  readonly detail: string;
+  constructor(message: string) {
+    super(EINVAL, message);
+    this.name = 'BtfError';
+    this.detail = message;
+  }
+}
+
+const BTF_HDR_SIZE = 24;
+const BTF_TYPE_SIZE = 12;
+
+/*
+ * The bytes after struct btf_type (btf_type_size() in libbpf's btf.c): a
+ * fixed part and a part per vlen entry; null for an unknown kind.
+ */
+function extraSize(kind: number): { fixed: number; per: number } | null {
+  switch (kind) {
+    case BTF_KIND_INT: case BTF_KIND_VAR: case BTF_KIND_DECL_TAG: return { fixed: 4, per: 0 };
+    case BTF_KIND_ARRAY: return { fixed: 12, per: 0 };
+    case BTF_KIND_STRUCT: case BTF_KIND_UNION: case BTF_KIND_DATASEC: case BTF_KIND_ENUM64: return { fixed: 0, per: 12 };
+    case BTF_KIND_ENUM: case BTF_KIND_FUNC_PROTO: return { fixed: 0, per: 8 };
+    case BTF_KIND_PTR: case BTF_KIND_FWD: case BTF_KIND_TYPEDEF: case BTF_KIND_VOLATILE: case BTF_KIND_CONST:
+    case BTF_KIND_RESTRICT: case BTF_KIND_FUNC: case BTF_KIND_FLOAT: case BTF_KIND_TYPE_TAG:
+      return { fixed: 0, per: 0 };
+    default: return null;
+  }
+}
 
 export class Btf {
   /** types[id]; id 0 is void */
   readonly types: BtfType[] = [{ id: 0, kind: 0, name: 'void', vlen: 0, kflag: false, sizeOrType: 0 }];
 
+  /*
+   * Parse a .BTF section as libbpf's btf_parse_hdr(), btf_parse_str_sec()
+   * and btf_parse_type_sec() do: the header's sections are checked against
+   * the section's size and each other, and every type (with its vlen
+   * entries) against the end of the type section before it is read.
+   * Offsets in messages are from the start of the .BTF section.
+   */
   constructor(bytes: Uint8Array) {
-    if (bytes.length < 24) throw new BtfError('.BTF: header truncated');
+    const fail = (msg: string): never => {
+      throw new BtfError(`.BTF: ${msg}`);
+    };
+    if (bytes.length < BTF_HDR_SIZE) fail(`header truncated: the section has ${bytes.length} bytes, struct btf_header needs ${BTF_HDR_SIZE}`);
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const magic = dv.getUint16(0, true);
-    if (magic !== BTF_MAGIC) throw new BtfError(`.BTF: bad magic 0x${magic.toString(16)} (a big-endian object?)`);
+    if (magic !== BTF_MAGIC) fail(`bad magic 0x${magic.toString(16)} (a big-endian object?)`);
+    if (bytes[2] !== 1) fail(`version ${bytes[2]} is not supported (BTF version 1)`);
+    if (bytes[3] !== 0) fail(`flags 0x${bytes[3]!.toString(16)} are not supported (must be 0)`);
     const hdrLen = dv.getUint32(4, true);
     const typeOff = dv.getUint32(8, true);
     const typeLen = dv.getUint32(12, true);
     const strOff = dv.getUint32(16, true);
     const strLen = dv.getUint32(20, true);
+    if (hdrLen < BTF_HDR_SIZE) fail(`hdr_len ${hdrLen} is less than ${BTF_HDR_SIZE} (sizeof(struct btf_header))`);
+    if (hdrLen > bytes.length) fail(`hdr_len ${hdrLen} is past the end of the section (${bytes.length} bytes)`);
     const t0 = hdrLen + typeOff;
     const s0 = hdrLen + strOff;
-    if (t0 + typeLen > bytes.length || s0 + strLen > bytes.length) throw new BtfError('.BTF: type or string section out of the section');
-    const str = (off: number): string => {
-      if (off >= strLen) throw new BtfError(`.BTF: string offset ${off} out of the string table`);
-      let e = s0 + off;
-      while (e < s0 + strLen && bytes[e] !== 0) e++;
+    if (s0 + strLen > bytes.length) fail(`string section at offset ${s0} (${strLen} bytes) is past the end of the section (${bytes.length} bytes)`);
+    if (typeOff + typeLen > strOff) fail(`type section at offset ${t0} (${typeLen} bytes) runs into the string section at offset ${s0}`);
+    if (typeOff % 4 !== 0) fail(`type section at offset ${t0}: type_off ${typeOff} is not a multiple of 4`);
+    if (strLen === 0 || bytes[s0] !== 0 || bytes[s0 + strLen - 1] !== 0) {
+      fail(`string section at offset ${s0} (${strLen} bytes) does not start and end with a NUL`);
+    }
+    /* NUL-terminated: the string section's last byte is a NUL */
+    const str = (off: number, what: string): string => {
+      if (off >= strLen) fail(`${what}: name at offset ${off} is past the end of the string section (${strLen} bytes)`);
+      const e = bytes.indexOf(0, s0 + off);
       return Buffer.from(bytes.buffer, bytes.byteOffset + s0 + off, e - s0 - off).toString('latin1');
     };
     let o = t0;
     const end = t0 + typeLen;
     while (o < end) {
-      if (o + 12 > end) throw new BtfError('.BTF: type truncated');
+      const id = this.types.length;
+      if (end - o < BTF_TYPE_SIZE) fail(`type ${id} at offset ${o}: ${end - o} bytes left in the type section, struct btf_type needs ${BTF_TYPE_SIZE}`);
       const info = dv.getUint32(o + 4, true);
+      const kind = (info >>> 24) & 0x1f;
+      const vlen = info & 0xffff;
+      const sz = extraSize(kind);
+      if (sz === null) return fail(`type ${id} at offset ${o} has unknown kind ${kind}`);
       const t: BtfType = {
-        id: this.types.length, name: str(dv.getUint32(o, true)), vlen: info & 0xffff, kind: (info >>> 24) & 0x1f,
+        id, name: str(dv.getUint32(o, true), `type ${id} at offset ${o}`), vlen, kind,
         kflag: (info >>> 31) !== 0, sizeOrType: dv.getUint32(o + 8, true),
       };
-      o += 12;
-      switch (t.kind) {
-        case BTF_KIND_INT: o += 4; break;
+      const what = `type ${id} (${Btf.kindName(kind)}${t.name ? ` '${t.name}'` : ''}) at offset ${o}`;
+      const left = end - o - BTF_TYPE_SIZE;
+      if (sz.fixed > left) fail(`${what}: its ${sz.fixed} bytes after struct btf_type run past the end of the type section (offset ${end})`);
+      if (sz.fixed + vlen * sz.per > left) fail(`${what}: ${vlen} entries of ${sz.per} bytes run past the end of the type section (offset ${end})`);
+      o += BTF_TYPE_SIZE;
+      switch (kind) {
         case BTF_KIND_ARRAY:
           t.elemType = dv.getUint32(o, true);
           t.nelems = dv.getUint32(o + 8, true);
-          o += 12;
           break;
         case BTF_KIND_STRUCT: case BTF_KIND_UNION:
           t.members = [];
-          for (let i = 0; i < t.vlen; i++, o += 12) {
-            t.members.push({ name: str(dv.getUint32(o, true)), type: dv.getUint32(o + 4, true), offset: dv.getUint32(o + 8, true) });
+          for (let i = 0, m = o; i < vlen; i++, m += 12) {
+            t.members.push({ name: str(dv.getUint32(m, true), `${what}, member ${i}`), type: dv.getUint32(m + 4, true), offset: dv.getUint32(m + 8, true) });
           }
           break;
-        case BTF_KIND_ENUM: o += 8 * t.vlen; break;
-        case BTF_KIND_ENUM64: o += 12 * t.vlen; break;
         case BTF_KIND_FUNC_PROTO:
           t.members = [];
-          for (let i = 0; i < t.vlen; i++, o += 8) t.members.push({ name: str(dv.getUint32(o, true)), type: dv.getUint32(o + 4, true), offset: 0 });
+          for (let i = 0, m = o; i < vlen; i++, m += 8) t.members.push({ name: str(dv.getUint32(m, true), `${what}, parameter ${i}`), type: dv.getUint32(m + 4, true), offset: 0 });
           break;
-        case BTF_KIND_VAR: t.linkage = dv.getUint32(o, true); o += 4; break;
+        case BTF_KIND_VAR: t.linkage = dv.getUint32(o, true); break;
         case BTF_KIND_DATASEC:
           t.secinfos = [];
-          for (let i = 0; i < t.vlen; i++, o += 12) {
-            t.secinfos.push({ type: dv.getUint32(o, true), offset: dv.getUint32(o + 4, true), size: dv.getUint32(o + 8, true) });
+          for (let i = 0, m = o; i < vlen; i++, m += 12) {
+            t.secinfos.push({ type: dv.getUint32(m, true), offset: dv.getUint32(m + 4, true), size: dv.getUint32(m + 8, true) });
           }
           break;
-        case BTF_KIND_DECL_TAG: o += 4; break;
-        case BTF_KIND_PTR: case BTF_KIND_FWD: case BTF_KIND_TYPEDEF: case BTF_KIND_VOLATILE: case BTF_KIND_CONST:
-        case BTF_KIND_RESTRICT: case BTF_KIND_FUNC: case BTF_KIND_FLOAT: case BTF_KIND_TYPE_TAG:
-          break;
         default:
-          throw new BtfError(`.BTF: type ${t.id} has unknown kind ${t.kind}`);
+          break;
       }
+      o += sz.fixed + vlen * sz.per;
       this.types.push(t);
     }
   }
@@ -155,19 +205,25 @@ export class Btf {
   resolveSize(id: number): number {
     let nelems = 1;
     let t = this.type(id);
+    /* libbpf returns -E2BIG past UINT32_MAX; a map's key or value size is a u32 */
+    const total = (size: number): number => {
+      if (nelems * size > 0xffffffff) throw new BtfError(`.BTF: type ${id}: size ${nelems} x ${size} is larger than 4294967295 bytes`);
+      return nelems * size;
+    };
     for (let depth = 0; depth < 64; depth++) {
       switch (t.kind) {
         case BTF_KIND_INT: case BTF_KIND_STRUCT: case BTF_KIND_UNION: case BTF_KIND_ENUM: case BTF_KIND_ENUM64:
         case BTF_KIND_DATASEC: case BTF_KIND_FLOAT:
-          return nelems * t.sizeOrType;
+          return total(t.sizeOrType);
         case BTF_KIND_PTR:
-          return nelems * 8;
+          return total(8);
         case BTF_KIND_TYPEDEF: case BTF_KIND_VOLATILE: case BTF_KIND_CONST: case BTF_KIND_RESTRICT:
         case BTF_KIND_TYPE_TAG: case BTF_KIND_VAR:
           t = this.type(t.sizeOrType);
           break;
         case BTF_KIND_ARRAY:
           nelems *= t.nelems!;
+          if (nelems > 0xffffffff) throw new BtfError(`.BTF: type ${id}: more than 4294967295 array elements`);
           t = this.type(t.elemType!);
           break;
         default:

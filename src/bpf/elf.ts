@@ -8,6 +8,8 @@
  * holds subarrays of that array (no copies). Safe on any thread.
  */
 
+import { EINVAL, XdpsimError } from '../shared/errno.ts';
+
 export const EM_BPF = 247;
 export const SHT_PROGBITS = 1;
 export const SHT_SYMTAB = 2;
@@ -76,74 +78,146 @@ export interface ElfFile {
   byName(name: string): ElfSection | undefined;
 }
 
-export class ElfError extends Error {}
+/*
+ * A malformed or unsupported object: an XdpsimError (EINVAL), as libbpf's
+ * bpf_object__open() fails with -EINVAL or -LIBBPF_ERRNO__FORMAT. The
+ * message names the section (by index, and by name once it is known) and
+ * the offset at fault; `detail` is the message without the errno prefix,
+ * for callers that put it in a message of their own.
+ */
+export class ElfError extends XdpsimError {
+  readonly detail: string;
+  constructor(message: string) {
+    super(EINVAL, message);
+    this.name = 'ElfError';
+    this.detail = message;
+  }
+}
+
+export const ET_REL = 1;
+const EHDR_SIZE = 64;
+const SHDR_SIZE = 64;
+const SYM_SIZE = 24;
+const REL_SIZE = 16;
 
 export function isElf(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46;
 }
 
-function cstr(b: Uint8Array, off: number): string {
-  let e = off;
-  while (e < b.length && b[e] !== 0) e++;
+/** "section 3 'xdp'", or 'section 3' while (or if) it has no name, for messages. */
+export function sectionLabel(s: { index: number; name: string }): string {
+  return s.name === '' ? `section ${s.index}` : `section ${s.index} '${s.name}'`;
+}
+
+/*
+ * The NUL-terminated string at `off` of a string table (elf_strptr()):
+ * `what` says whose name it is, for the error when the offset is past the
+ * table or the string runs to its end without a NUL.
+ */
+function cstr(tab: ElfSection, off: number, what: string, table: string): string {
+  const b = tab.data;
+  if (off >= b.length) throw new ElfError(`${what}: name at offset ${off} is past the end of the ${table} (${sectionLabel(tab)}, ${b.length} bytes)`);
+  const e = b.indexOf(0, off);
+  if (e < 0) throw new ElfError(`${what}: name at offset ${off} of the ${table} (${sectionLabel(tab)}) is not NUL-terminated`);
   return Buffer.from(b.buffer, b.byteOffset + off, e - off).toString('latin1');
 }
 
-/** Parse an ELF64 LE object. Throws ElfError naming what is malformed. */
+/**
+ * Parse an ELF64 LE object. Every offset, size and count is checked
+ * against the file (or its section) before it is used: a malformed object
+ * throws ElfError naming the section and the offset, never reads out of
+ * bounds and never allocates more than the file's size implies.
+ */
 export function parseElf(bytes: Uint8Array): ElfFile {
   if (!isElf(bytes)) throw new ElfError('not an ELF file (no \\x7fELF magic)');
-  if (bytes.length < 64) throw new ElfError('ELF header truncated');
+  if (bytes.length < EHDR_SIZE) throw new ElfError(`ELF header truncated: the file has ${bytes.length} bytes, the header needs ${EHDR_SIZE}`);
   if (bytes[4] !== 2) throw new ElfError('not a 64-bit ELF object (EI_CLASS is not ELFCLASS64)');
   if (bytes[5] !== 1) throw new ElfError('not a little-endian ELF object (EI_DATA is not ELFDATA2LSB): xdpsim runs bpfel objects (clang -target bpf on x86 or -target bpfel)');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const fileLen = BigInt(bytes.length);
+  const etype = dv.getUint16(16, true);
   const machine = dv.getUint16(18, true);
   if (machine !== EM_BPF) throw new ElfError(`e_machine is ${machine}, not EM_BPF (247): compile with clang -target bpf`);
-  const shoff = Number(dv.getBigUint64(40, true));
+  if (etype !== ET_REL) throw new ElfError(`e_type is ${etype}, not ET_REL (1): a BPF object is a relocatable file (clang -c)`);
+  const shoff = dv.getBigUint64(40, true);
   const shentsize = dv.getUint16(58, true);
   const shnum = dv.getUint16(60, true);
   const shstrndx = dv.getUint16(62, true);
-  if (shentsize !== 64 || shoff + shnum * 64 > bytes.length) throw new ElfError('section header table out of the file');
-  const raw: Omit<ElfSection, 'name'>[] = [];
-  const names: number[] = [];
+  if (shnum === 0) throw new ElfError(`e_shnum is 0: no section headers (or extended section numbering, which BPF objects do not use)`);
+  if (shentsize !== SHDR_SIZE) throw new ElfError(`e_shentsize is ${shentsize}, not ${SHDR_SIZE} (sizeof(Elf64_Shdr))`);
+  if (shoff > fileLen || BigInt(shnum * SHDR_SIZE) > fileLen - shoff) {
+    throw new ElfError(`section header table at offset ${shoff} (${shnum} headers of ${SHDR_SIZE} bytes) is past the end of the file (${bytes.length} bytes)`);
+  }
+  const sections: ElfSection[] = [];
+  const nameOffs: number[] = [];
   for (let i = 0; i < shnum; i++) {
-    const o = shoff + i * 64;
+    const o = Number(shoff) + i * SHDR_SIZE;
     const type = dv.getUint32(o + 4, true);
-    const off = Number(dv.getBigUint64(o + 24, true));
-    const size = Number(dv.getBigUint64(o + 32, true));
-    if (type !== SHT_NOBITS && off + size > bytes.length) throw new ElfError(`section ${i}: data out of the file`);
-    names.push(dv.getUint32(o, true));
-    raw.push({
-      index: i, type, flags: Number(dv.getBigUint64(o + 8, true)),
-      data: type === SHT_NOBITS ? new Uint8Array(0) : bytes.subarray(off, off + size), size,
+    const off = dv.getBigUint64(o + 24, true);
+    const size = dv.getBigUint64(o + 32, true);
+    if (type !== SHT_NOBITS && (off > fileLen || size > fileLen - off)) {
+      throw new ElfError(`section ${i}: data at offset ${off} (${size} bytes) is past the end of the file (${bytes.length} bytes)`);
+    }
+    nameOffs.push(dv.getUint32(o, true));
+    sections.push({
+      index: i, name: '', type, flags: Number(dv.getBigUint64(o + 8, true) & 0xffffffffn),
+      data: type === SHT_NOBITS ? new Uint8Array(0) : bytes.subarray(Number(off), Number(off + size)),
+      /* sh_size of SHT_NOBITS is not bounded by the file: kept exact up to 2^53, the loader checks it */
+      size: Number(size),
       link: dv.getUint32(o + 40, true), info: dv.getUint32(o + 44, true), entsize: Number(dv.getBigUint64(o + 56, true)),
     });
   }
-  const shstr = raw[shstrndx];
-  if (shstr === undefined) throw new ElfError('no section name table');
-  const sections: ElfSection[] = raw.map((s, i) => ({ ...s, name: cstr(shstr.data, names[i]!) }));
+  const shstr = sections[shstrndx];
+  if (shstr === undefined) throw new ElfError(`e_shstrndx is ${shstrndx}: there is no such section (the object has ${shnum}), so no section name table`);
+  if (shstr.type !== SHT_STRTAB) throw new ElfError(`e_shstrndx is ${shstrndx}: ${sectionLabel(shstr)} is of type ${shstr.type}, not SHT_STRTAB (3)`);
+  /* the table's own name first, so that the other sections' errors can name it */
+  for (const s of [shstr, ...sections]) s.name = cstr(shstr, nameOffs[s.index]!, `section ${s.index}`, 'section name table');
+  for (const s of sections) if (s.type === SHT_RELA) throw new ElfError(`${sectionLabel(s)}: SHT_RELA relocations are not used by BPF objects`);
+
+  /* ---- the symbol table (libbpf: exactly one, of Elf64_Sym entries) ---- */
   const symbols: ElfSymbol[] = [];
-  const symtab = sections.find((s) => s.type === SHT_SYMTAB);
+  const symtabs = sections.filter((s) => s.type === SHT_SYMTAB);
+  if (symtabs.length > 1) throw new ElfError(`${sectionLabel(symtabs[1]!)}: a second symbol table (the first is ${sectionLabel(symtabs[0]!)})`);
+  const symtab = symtabs[0];
   if (symtab !== undefined) {
+    const where = sectionLabel(symtab);
+    if (symtab.entsize !== SYM_SIZE) throw new ElfError(`${where}: sh_entsize is ${symtab.entsize}, not ${SYM_SIZE} (sizeof(Elf64_Sym))`);
+    if (symtab.size % SYM_SIZE !== 0) throw new ElfError(`${where}: size ${symtab.size} is not a multiple of ${SYM_SIZE} (sizeof(Elf64_Sym))`);
     const strtab = sections[symtab.link];
-    if (strtab === undefined) throw new ElfError('.symtab has no string table');
+    if (strtab === undefined) throw new ElfError(`${where}: sh_link ${symtab.link} is no section, so the symbols have no string table`);
+    if (strtab.type !== SHT_STRTAB) throw new ElfError(`${where}: sh_link ${symtab.link} is ${sectionLabel(strtab)} of type ${strtab.type}, not a string table`);
     const sd = new DataView(symtab.data.buffer, symtab.data.byteOffset, symtab.data.byteLength);
-    const n = Math.floor(symtab.data.length / 24);
+    const n = symtab.data.length / SYM_SIZE;
     for (let i = 0; i < n; i++) {
-      const o = i * 24;
+      const o = i * SYM_SIZE;
       const info = sd.getUint8(o + 4);
       symbols.push({
-        index: i, name: cstr(strtab.data, sd.getUint32(o, true)), type: info & 0xf, bind: info >> 4,
+        index: i, name: cstr(strtab, sd.getUint32(o, true), `${where}, symbol ${i}`, 'string table'), type: info & 0xf, bind: info >> 4,
         shndx: sd.getUint16(o + 6, true), value: Number(sd.getBigUint64(o + 8, true)), size: Number(sd.getBigUint64(o + 16, true)),
       });
     }
   }
+
+  /* ---- SHT_REL relocations, each within the section it applies to ---- */
   const rels = new Map<number, ElfRel[]>();
   for (const s of sections) {
-    if (s.type === SHT_RELA) throw new ElfError(`section ${s.name}: SHT_RELA relocations are not used by BPF objects`);
     if (s.type !== SHT_REL) continue;
+    const where = sectionLabel(s);
+    if (s.entsize !== REL_SIZE) throw new ElfError(`${where}: sh_entsize is ${s.entsize}, not ${REL_SIZE} (sizeof(Elf64_Rel))`);
+    if (s.size % REL_SIZE !== 0) throw new ElfError(`${where}: size ${s.size} is not a multiple of ${REL_SIZE} (sizeof(Elf64_Rel))`);
+    const target = sections[s.info];
+    if (target === undefined || s.info === 0) throw new ElfError(`${where}: sh_info ${s.info} is no section to apply relocations to (the object has ${shnum})`);
+    if (symtab === undefined || s.link !== symtab.index) {
+      throw new ElfError(`${where}: sh_link ${s.link} is not the symbol table (${symtab === undefined ? 'the object has none' : sectionLabel(symtab)})`);
+    }
     const rd = new DataView(s.data.buffer, s.data.byteOffset, s.data.byteLength);
-    const list: ElfRel[] = [];
-    for (let o = 0; o + 16 <= s.data.length; o += 16) {
-      list.push({ offset: Number(rd.getBigUint64(o, true)), type: rd.getUint32(o + 8, true), sym: rd.getUint32(o + 12, true) });
+    const list = rels.get(s.info) ?? [];
+    for (let o = 0, k = 0; o < s.data.length; o += REL_SIZE, k++) {
+      const off = rd.getBigUint64(o, true);
+      const sym = rd.getUint32(o + 12, true);
+      if (off >= BigInt(target.size)) throw new ElfError(`${where}, relocation ${k}: offset ${off} is past the end of ${sectionLabel(target)} (${target.size} bytes)`);
+      if (sym >= symbols.length) throw new ElfError(`${where}, relocation ${k} (offset ${off}): symbol ${sym} is past the end of the symbol table (${symbols.length} symbols)`);
+      list.push({ offset: Number(off), type: rd.getUint32(o + 8, true), sym });
     }
     rels.set(s.info, list);
   }

@@ -74,7 +74,7 @@ export function prepareBpfObject(bytes: Uint8Array, name: string): PreparedObjec
     for (const p of progs) new Function('S', p.js);
     return { name: spec.name, license: spec.license, maps: spec.maps, progs };
   } catch (e) {
-    if (e instanceof BpfLoadError) throw new XdpsimError(EINVAL, e.message);
+    if (e instanceof BpfLoadError) throw new XdpsimError(e.errno, e.detail);
     throw e;
   }
 }
@@ -100,7 +100,7 @@ export function prepareInsns(insns: Uint8Array, o: { name?: string; maps?: BpfMa
     new Function('S', js);
     return { name, license, maps, progs: [{ name, section: 'xdp', secName: 'xdp', js, origin: prog.origin, insnCount: n }] };
   } catch (e) {
-    if (e instanceof BpfLoadError) throw new XdpsimError(EINVAL, e.message);
+    if (e instanceof BpfLoadError) throw new XdpsimError(e.errno, e.detail);
     throw e;
   }
 }

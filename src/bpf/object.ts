@@ -23,6 +23,7 @@ import {
 import {
   BPF_CALL, BPF_DW, BPF_IMM, BPF_JMP, BPF_LD, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE,
 } from './insn.ts';
+import { EINVAL, XdpsimError } from '../shared/errno.ts';
 import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_OBJ_NAME_LEN } from '../shared/uapi.ts';
 import type { XdpSection } from '../cpu/program.ts';
 
@@ -64,7 +65,20 @@ export interface BpfObjectSpec {
   progs: BpfProgSpec[];
 }
 
-export class BpfLoadError extends Error {}
+/*
+ * An object xdpsim cannot load: an XdpsimError (EINVAL), as libbpf fails
+ * bpf_object__open() and the verifier fails a load. `detail` is the message
+ * without the errno prefix, for callers that put it in a message of their own.
+ */
+export class BpfLoadError extends XdpsimError {
+  readonly detail: string;
+  /* errno: EINVAL, or what the kernel's verifier returns for the case (E2BIG for a call chain too deep) */
+  constructor(message: string, errno = EINVAL) {
+    super(errno, message);
+    this.name = 'BpfLoadError';
+    this.detail = message;
+  }
+}
 
 const XDP_SECTIONS: Record<string, XdpSection> = {
   'xdp': 'xdp', 'xdp.frags': 'xdp.frags', 'xdp/devmap': 'xdp/devmap', 'xdp.frags/devmap': 'xdp/devmap',
@@ -104,7 +118,7 @@ export function openBpfObject(bytes: Uint8Array, name: string): BpfObjectSpec {
   try {
     elf = parseElf(bytes);
   } catch (e) {
-    if (e instanceof ElfError) throw new BpfLoadError(`object ${name}: ${e.message}`);
+    if (e instanceof ElfError) throw new BpfLoadError(`object ${name}: ${e.detail}`);
     throw e;
   }
   const fail = (msg: string): never => {
@@ -121,7 +135,7 @@ export function openBpfObject(bytes: Uint8Array, name: string): BpfObjectSpec {
     try {
       return f();
     } catch (e) {
-      if (e instanceof BtfError) return fail(e.message);
+      if (e instanceof BtfError) return fail(e.detail);
       throw e;
     }
   };
@@ -138,7 +152,7 @@ export function openBpfObject(bytes: Uint8Array, name: string): BpfObjectSpec {
     try {
       defs = parseBtfMapDefs(btf!);
     } catch (e) {
-      if (e instanceof BtfError) return fail(`section '.maps': ${e.message}`);
+      if (e instanceof BtfError) return fail(`section '.maps': ${e.detail}`);
       throw e;
     }
     for (const d of defs) {
@@ -162,6 +176,8 @@ export function openBpfObject(bytes: Uint8Array, name: string): BpfObjectSpec {
     const kind = dataKind(s.name);
     if (kind === null || (s.type !== SHT_PROGBITS && s.type !== SHT_NOBITS)) continue;
     if (s.size === 0) continue; /* libbpf skips empty data sections */
+    /* a map's value_size is a u32 (the size of SHT_NOBITS .bss is only the header's word) */
+    if (s.size > 0xffffffff) fail(`section '${s.name}': size ${s.size} does not fit a map's value_size (u32)`);
     mapAt.set(`${s.index}:data`, maps.length);
     maps.push({
       name: s.name, kernelName: internalMapName(name, s.name), type: BPF_MAP_TYPE_ARRAY, keySize: 4, valueSize: s.size,
@@ -180,9 +196,14 @@ export function openBpfObject(bytes: Uint8Array, name: string): BpfObjectSpec {
     const list: Func[] = [];
     for (const y of syms) {
       if (y.value % 8 !== 0) fail(`section '${s.name}': function ${y.name} is not at an instruction boundary`);
+      /* libbpf: "program at offset %zu crosses section boundary" */
+      if (y.value >= s.size || y.size > s.size - y.value) {
+        fail(`section '${s.name}': function ${y.name} at offset ${y.value} (${y.size} bytes) crosses the end of the section (${s.size} bytes)`);
+      }
+      if (y.size % 8 !== 0) fail(`section '${s.name}': function ${y.name} at offset ${y.value}: size ${y.size} is not a multiple of 8`);
       const start = y.value / 8;
       const end = y.size > 0 ? start + y.size / 8 : n;
-      list.push({ sec: s, start, end: Math.min(end, n), name: y.name });
+      list.push({ sec: s, start, end, name: y.name });
     }
     if (list.length === 0) list.push({ sec: s, start: 0, end: n, name: s.name });
     funcs.set(s.index, list);
@@ -199,6 +220,8 @@ export function openBpfObject(bytes: Uint8Array, name: string): BpfObjectSpec {
   const relocs = new Map<string, Reloc>();
   for (const s of codeSecs) {
     for (const r of elf.rels.get(s.index) ?? []) {
+      /* parseElf has checked the offset is in the section; libbpf: "sec '%s': invalid offset 0x%zx for relo #%d" */
+      if (r.offset % 8 !== 0) fail(`section '${s.name}': relocation at offset ${r.offset} is not at an instruction boundary`);
       const insn = r.offset / 8;
       const where = `section '${s.name}', instruction ${insn}`;
       if (r.type === R_BPF_NONE) continue;
@@ -215,6 +238,7 @@ export function openBpfObject(bytes: Uint8Array, name: string): BpfObjectSpec {
         const src = s.data[r.offset + 1]! >> 4;
         if (src !== BPF_PSEUDO_CALL) fail(`${where}: relocated call is not a BPF-to-BPF call (src_reg ${src})`);
         if (tsec !== textSec && (tsec.flags & SHF_EXECINSTR) === 0) fail(`${where}: call relocation against '${sym.name}' in non-code section '${tsec.name}'`);
+        if (sym.value % 8 !== 0) fail(`${where}: call relocation against '${sym.name}' at offset ${sym.value} of '${tsec.name}', which is not an instruction boundary`);
         relocs.set(`${s.index}:${insn}`, { kind: 'call', symOff: sym.value, target: tsec });
       } else if (code === (BPF_LD | BPF_IMM | BPF_DW)) {
         if (tsec === mapsSec) {
