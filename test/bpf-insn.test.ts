@@ -9,6 +9,7 @@
  * between functions.
  */
 import { test } from 'node:test';
+import { XdpsimError } from '../src/shared/errno.ts';
 import assert from 'node:assert/strict';
 import { I, U64, arrayMap, cat, refAlu, refJmp, runOut } from './bpf-asm.ts';
 import { BpfTestRun, prepareInsns } from '../src/bpf/load.ts';
@@ -321,15 +322,33 @@ test('calls between functions: arguments, a 64-bit return, callee-saved register
   assert.deepEqual(r.out, [0x300000064n, 0x1111222233334444n, 7n]);
 });
 
-test('calls nest up to 8 frames (MAX_CALL_FRAMES); a ninth is an exception', () => {
-  /* f(n): if n == 0 return 0; return f(n - 1) + 1 */
-  const mk = (depth: number) => {
-    const main = [I.mov64(1, depth), I.callLocal(1), I.exit()];
-    const f = [I.jmp(0x50, 1, 0, 2), I.mov64(0, 0), I.exit(), I.alu64(0x10, 1, 1), I.callLocal(-5), I.alu64(0x00, 0, 1), I.exit()];
-    return new BpfTestRun(prepareInsns(cat(...main, ...f), { funcs: [0, 3] })).run('prog', { data: new Uint8Array(64) });
+test('calls nest up to 8 frames (MAX_CALL_FRAMES); a ninth is refused at load (E2BIG), as is recursion', () => {
+  /* a chain main -> f1 -> ... -> f(n-1): each f is `call next; r0 += 1; exit`, the last `r0 = 0; exit` */
+  const chain = (frames: number) => {
+    const parts: Uint8Array[] = [];
+    const funcs: number[] = [];
+    let pc = 0;
+    for (let k = 0; k < frames - 1; k++) {
+      funcs.push(pc);
+      parts.push(I.callLocal(2), I.alu64(0x00, 0, 1), I.exit());
+      pc += 3;
+    }
+    funcs.push(pc);
+    parts.push(I.mov64(0, 0), I.exit());
+    return () => new BpfTestRun(prepareInsns(cat(...parts), { funcs }));
   };
-  assert.deepEqual([mk(6).retval, mk(6).error], [6, undefined]);
-  const r = mk(7);
-  assert.equal(r.retval, -1);
-  assert.match(r.error!, /call depth beyond 8 frames/);
+  assert.equal(chain(8)().run('prog', { data: new Uint8Array(64) }).retval, 7);
+  const tooDeep = (e: unknown, re: RegExp): boolean => e instanceof XdpsimError && e.code === 'E2BIG' && re.test(e.message);
+  assert.throws(chain(9), (e) => tooDeep(e, /instruction 21 .*the call stack of 9 frames is too deep \(at most 8, MAX_CALL_FRAMES\)/));
+  /* f(n): if n == 0 return 0; return f(n - 1) + 1: bounded, and still refused, as the kernel's check_max_stack_depth() refuses it */
+  const main = [I.mov64(1, 3), I.callLocal(1), I.exit()];
+  const f = [I.jmp(0x50, 1, 0, 2), I.mov64(0, 0), I.exit(), I.alu64(0x10, 1, 1), I.callLocal(-5), I.alu64(0x00, 0, 1), I.exit()];
+  assert.throws(() => new BpfTestRun(prepareInsns(cat(...main, ...f), { funcs: [0, 3] })),
+    (e) => tooDeep(e, /instruction 7 .*the call stack of 9 frames is too deep: the function at instruction 3 calls itself, directly or through others \(recursion\)/));
+  /* the program's entry calling itself (the escape of both run-time limits before) */
+  assert.throws(() => new BpfTestRun(prepareInsns(cat(I.mov64(0, 2), I.callLocal(-2), I.exit()), { funcs: [0] })),
+    (e) => tooDeep(e, /instruction 1 .*the function at instruction 0 calls itself/));
+  /* mutual recursion through a third function */
+  const mut = [I.callLocal(1), I.exit(), I.callLocal(1), I.exit(), I.callLocal(-3), I.exit()];
+  assert.throws(() => new BpfTestRun(prepareInsns(cat(...mut), { funcs: [0, 2, 4] })), (e) => tooDeep(e, /the function at instruction 2 calls itself/));
 });

@@ -39,6 +39,9 @@ export const OBJECTS: ObjectSpec[] = [
   /* errors.c's refusals, one object per -D variant (test/bpf-elf.test.ts) */
   ...['-DLEGACY_MAPS', '-DUNKNOWN_FIELD', '-DRINGBUF', '-DKSYM', '-DTC', '-DHELPER', '-DPRINTK -DPROPRIETARY']
     .map((f) => ({ src: rel(FIXTURES, 'errors'), cpu: 'v3', extra: f.split(' ') })),
+  /* programs that would never end: a loop (ended at run time) and recursion (refused at load) */
+  { src: rel(FIXTURES, 'hostile'), cpu: 'v3', extra: [] },
+  { src: rel(FIXTURES, 'hostile'), cpu: 'v3', extra: ['-DRECURSE'] },
   /* no BTF (-g0 undoes -g) and big-endian: objects the loader refuses */
   { src: rel(FIXTURES, 'xdp_count'), cpu: 'v3', extra: ['-g0'] },
   { src: rel(FIXTURES, 'xdp_count'), cpu: 'v3', extra: ['-mbig-endian'] },

@@ -42,6 +42,7 @@ import {
   BPF_FUNC_xdp_store_bytes, BPF_TO_BE,
 } from './insn.ts';
 import { BpfLoadError, licenseIsGplCompatible, type BpfProgSpec } from './object.ts';
+import { E2BIG } from '../shared/errno.ts';
 
 /* the high halves of tagged pointers (see vm.ts, which uses the same values) */
 export const CTX_HI = 0x43545800;
@@ -51,12 +52,17 @@ export const MV_HI = 0x4d565700;
 export const MVRO_HI = 0x4d565200;
 export const MAP_HI = 0x4d415000;
 /**
- * Backward jumps one run may take before it is ended as an exception: the
+ * The cost one run may take before it is ended as an exception: the
  * verifier refuses a loop it cannot prove bounded, and explores at most a
- * million instructions (BPF_COMPLEXITY_LIMIT_INSNS); this is the run-time
- * stand-in, far above what a bounded XDP loop takes.
+ * million instructions (BPF_COMPLEXITY_LIMIT_INSNS), every iteration of a
+ * bounded loop included; so no program the kernel loads runs more. This is
+ * the run-time stand-in, charged over the whole call chain of one run: a
+ * backward jump charges the instructions of the loop it closes (from its
+ * target to itself), a call charges its callee's instructions, so the
+ * charge bounds the instructions run, and a program that never ends is
+ * stopped after about a million (a millisecond or two).
  */
-export const MAX_BACK_JUMPS = 1 << 24;
+export const MAX_RUN_INSNS = 1_000_000;
 /** the stack: MAX_CALL_FRAMES frames of MAX_BPF_STACK bytes; the program's frame is the top one */
 export const STACK_SIZE = MAX_BPF_STACK * MAX_CALL_FRAMES;
 
@@ -97,12 +103,59 @@ export function translate(input: TranslateInput): string {
   /* a function ends where the next one (in address order) starts */
   const sorted = [...starts].sort((a, b) => a - b);
   const ends = starts.map((s0) => sorted.find((s) => s > s0) ?? n);
+  checkCallDepth();
   const out: string[] = [];
   out.push('"use strict";');
   for (let k = 1; k < starts.length; k++) out.push(func(k));
   out.push(func(0));
   out.push('return F0;');
   return out.join('\n');
+
+  /*
+   * check_max_stack_depth(): follow the calls from the program's entry; a
+   * chain of more than MAX_CALL_FRAMES frames is refused (E2BIG), and so is
+   * recursion, which the kernel finds the same way (its chain never ends).
+   * Each function's deepest chain is computed once.
+   */
+  function checkCallDepth(): void {
+    const calls: Array<Array<[number, number]>> = starts.map(() => []);
+    for (let k = 0; k < starts.length; k++) {
+      for (let pc = starts[k]!; pc < ends[k]!; pc++) {
+        const c = ins.code[pc]!;
+        if (c === (BPF_LD | BPF_IMM | BPF_DW)) {
+          pc++;
+          continue;
+        }
+        if (c === (BPF_JMP | BPF_CALL) && ins.src[pc] === BPF_PSEUDO_CALL) {
+          const k2 = starts.indexOf(pc + ins.imm[pc]! + 1);
+          if (k2 < 0) fail(pc, `call to instruction ${pc + ins.imm[pc]! + 1}, which starts no function`);
+          calls[k]!.push([pc, k2]);
+        }
+      }
+    }
+    /* deepest[k]: frames of the deepest chain from function k (itself included); onPath: recursion */
+    const deepest = new Array<number>(starts.length).fill(0);
+    const onPath = new Uint8Array(starts.length);
+    const depth = (k: number, frames: number): number => {
+      if (deepest[k]! > 0) return deepest[k]!;
+      onPath[k] = 1;
+      let d = 1;
+      for (const [pc, k2] of calls[k]!) {
+        if (onPath[k2] === 1) {
+          throw new BpfLoadError(`${where(pc)}: the call stack of ${MAX_CALL_FRAMES + 1} frames is too deep: the function at instruction ${starts[k2]} calls itself, directly or through others (recursion)`, E2BIG);
+        }
+        const sub = depth(k2, frames + 1);
+        if (frames + sub > MAX_CALL_FRAMES) {
+          throw new BpfLoadError(`${where(pc)}: the call stack of ${frames + sub} frames is too deep (at most ${MAX_CALL_FRAMES}, MAX_CALL_FRAMES)`, E2BIG);
+        }
+        d = Math.max(d, sub + 1);
+      }
+      onPath[k] = 0;
+      deepest[k] = d;
+      return d;
+    };
+    depth(0, 1);
+  }
 
   function func(k: number): string {
     const lo = starts[k]!;
@@ -167,8 +220,8 @@ export function translate(input: TranslateInput): string {
     const sortedTargets = [...targets].sort((a, b) => a - b);
     const goto = (from: number, t: number): string => {
       if (labelMode) return t === from + 1 ? '' : `break L${t};`;
-      /* no verifier proved the loop ends: a backward jump counts, and too many end the program */
-      if (t <= from) return `{ if (++S.bj > ${MAX_BACK_JUMPS}) throw S.spin(${from}); pc = ${t}; continue; }`;
+      /* no verifier proved the loop ends: a backward jump charges the loop's instructions, and too many end the program */
+      if (t <= from) return `{ if ((S.bj += ${from - t + 1}) > ${MAX_RUN_INSNS}) throw S.spin(${from}); pc = ${t}; continue; }`;
       return `{ pc = ${t}; continue; }`;
     };
     if (labelMode) {
@@ -388,6 +441,7 @@ ${body.join('\n')}
           const t = pc + imm + 1;
           const k2 = starts.indexOf(t);
           if (k2 < 0) fail(pc, `call to instruction ${t}, which starts no function`);
+          emit(`if ((S.bj += ${ends[k2]! - starts[k2]!}) > ${MAX_RUN_INSNS}) throw S.spin(${pc});`);
           emit(`r0l = F${k2}(r1l, r1h, r1o, r2l, r2h, r2o, r3l, r3h, r3o, r4l, r4h, r4o, r5l, r5h, r5o, fp - ${MAX_BPF_STACK}); r0h = S.mh; r0o = S.mo; P = S.pdv; PM = S.pm; PE = S.pe;`);
           return;
         }

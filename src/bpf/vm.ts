@@ -30,7 +30,7 @@ import { BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY } from '../shared/uapi.ts';
 import {
   BPF_ADD, BPF_AND, BPF_FETCH, BPF_OR, BPF_XCHG, BPF_XOR, MAX_BPF_STACK,
 } from './insn.ts';
-import { CTX_HI, MAP_HI, MAX_BACK_JUMPS, MV_HI, MVRO_HI, PKT_HI, STACK_SIZE, STK_HI } from './translate.ts';
+import { CTX_HI, MAP_HI, MAX_RUN_INSNS, MV_HI, MVRO_HI, PKT_HI, STACK_SIZE, STK_HI } from './translate.ts';
 import type { XdpProgFn } from '../cpu/program.ts';
 
 export class BpfRuntimeError extends Error {}
@@ -48,7 +48,7 @@ export class Vm {
   pdv: DataView = EMPTY_DV;
   pm = 0;
   pe = 0;
-  /** backward jumps taken in this run (translate.ts MAX_BACK_JUMPS) */
+  /** the instructions charged to this run, over its whole call chain (translate.ts MAX_RUN_INSNS) */
   bj = 0;
   /** second results: the high half of a 64-bit result, and the map value of a pointer result */
   mh = 0;
@@ -133,7 +133,7 @@ export class Vm {
   }
 
   spin(pc: number): BpfRuntimeError {
-    return this.err(pc, `more than ${MAX_BACK_JUMPS} backward jumps in one run: a loop that does not end (the verifier would have refused it)`);
+    return this.err(pc, `more than ${MAX_RUN_INSNS} instructions in one run (BPF_COMPLEXITY_LIMIT_INSNS): a loop that does not end, or runs longer than the verifier would have allowed`);
   }
 
   deep(pc: number): BpfRuntimeError {
