@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CaptureError, parseCapture, readCapture, writePcap, writePcapng } from '../src/gen/pcap.ts';
+import { XdpsimError } from '../src/shared/errno.ts';
 
 const TS = 1_700_000_000_123_456_789n;
 
@@ -65,10 +66,13 @@ function pcapRecord(le: boolean, sec: number, frac: number, data: Uint8Array, or
   return new Bytes(le).u32(sec).u32(frac).u32(incl).u32(orig).raw(data).bytes;
 }
 
-/** The call must throw a CaptureError at `offset` whose message says so and matches `re`. */
+/** The call must throw a CaptureError (an XdpsimError, EINVAL) at `offset` whose message says so and matches `re`. */
 function throwsAt(fn: () => unknown, offset: number, re: RegExp): void {
   assert.throws(fn, (e: unknown) => {
     assert.ok(e instanceof CaptureError, `not a CaptureError: ${String(e)}`);
+    assert.ok(e instanceof XdpsimError);
+    assert.equal(e.code, 'EINVAL');
+    assert.equal(e.errno, 22);
     assert.equal(e.offset, offset, e.message);
     assert.match(e.message, new RegExp(`at offset ${offset}\\b`));
     assert.match(e.message, re);

@@ -14,6 +14,7 @@
  * several sections, possibly of different byte orders, are accepted).
  */
 import { readFile } from 'node:fs/promises';
+import { EINVAL, XdpsimError } from '../shared/errno.ts';
 
 /** LINKTYPE_ETHERNET, the only link type the simulated NICs take. */
 export const LINKTYPE_ETHERNET = 1;
@@ -64,13 +65,24 @@ export interface CaptureFile {
   interfaces: CaptureInterface[];
 }
 
-export class CaptureError extends Error {
+/*
+ * A malformed capture file: an XdpsimError (EINVAL, code 'EINVAL') whose
+ * message is the reader's own, '[path: ]what at offset N: detail', without
+ * the errno prefix other XdpsimErrors have: its callers put it in a message
+ * of their own (generate() replaying a file: "EINVAL: generate on 'in0':
+ * x.pcap: truncated packet record at offset 24: ..."). `detail` is the same
+ * text, as on the loader's errors.
+ */
+export class CaptureError extends XdpsimError {
   /** Byte offset of the header or block at fault. */
   readonly offset: number;
+  readonly detail: string;
   constructor(message: string, offset: number) {
-    super(message);
+    super(EINVAL, message);
+    this.message = message;
     this.name = 'CaptureError';
     this.offset = offset;
+    this.detail = message;
   }
 }
 
@@ -142,9 +154,22 @@ export function parseCapture(buf: Uint8Array, name?: string): CaptureFile {
   return fail('unknown magic', 0, `${hex32(be)} (not pcap or pcapng)`);
 }
 
-/** Read a whole capture file, then parseCapture it (errors are prefixed with the path). */
+/**
+ * Read a whole capture file, then parseCapture it (errors are prefixed with
+ * the path). A file that cannot be read is an XdpsimError too, with the
+ * system's errno (ENOENT, EISDIR, EACCES; EINVAL for one too large to read).
+ */
 export async function readCapture(path: string): Promise<CaptureFile> {
-  const b = await readFile(path);
+  let b: Buffer;
+  try {
+    b = await readFile(path);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (typeof err.code !== 'string') throw e;
+    /* "ENOENT: no such file or directory, open 'x.pcap'" -> "ENOENT: x.pcap: no such file or directory" */
+    const why = err.message.replace(/^E[A-Z0-9]+: /, '').replace(/, \w+ '.*'$/, '');
+    throw new XdpsimError(typeof err.errno === 'number' && err.errno !== 0 ? err.errno : EINVAL, `${path}: ${why}`);
+  }
   return parseCapture(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), path);
 }
 
