@@ -22,7 +22,8 @@ import {
 import { withRuntime } from './helpers.ts';
 
 for (const build of BUILDS) test(`a corpus of objects opens and translates: every fixture and conformance program, for -mcpu v1, v2, v3 (${build})`, { skip: buildSkip(build) }, () => {
-  const fixtures = readdirSync(FIXTURES).filter((f) => f.endsWith('.c') && f !== 'errors.c').map((f) => f.slice(0, -2));
+  /* errors.c and hostile.c are built only at v3, for the refusals they are made of */
+  const fixtures = readdirSync(FIXTURES).filter((f) => f.endsWith('.c') && f !== 'errors.c' && f !== 'hostile.c').map((f) => f.slice(0, -2));
   assert.ok(fixtures.length >= 4);
   const corpus = readdirSync(CONFORMANCE_CORPUS).filter((f) => f.endsWith('.c'));
   let opened = 0;
