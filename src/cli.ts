@@ -14,7 +14,7 @@ import { EINVAL, XdpsimError } from './shared/errno.ts';
 import { ControlClient, openControlSocket } from './control.ts';
 import { fmt } from './fmt.ts';
 import { MapCmdError, runMapCommand, splitCommands, type MapScene } from './cli-map.ts';
-import { runTorture } from './torture.ts';
+import { TORTURE_FAULTS, runTorture, type TortureFault } from './torture.ts';
 import { RCU_FAULTS, type RcuFault } from './shared/rcu.ts';
 import { DROP_REASONS } from './shared/counters.ts';
 import { BENCH_MODES, PACKET_OPS, REMOTE_ACTIONS, runBench, summaryLines, type BenchMode, type BenchOptions, type BenchSummary, type PacketOp, type RemoteAction } from './bench/bench.ts';
@@ -145,9 +145,12 @@ and re-add entries, swap devmap programs, and unregister and re-register
 target devices. The RCU read-side check is on. Prints a status line per
 interval and a summary: grace periods and their latency, updates, frames in
 and out, drops by reason, the readers' pipeline (how many grace periods past
-its retirement a record a reader held was: only 0 is correct), violations
-and leaked frames. Exits 0 only with no violation, no leak, and every frame
-accounted for.
+its retirement a record a reader held was: only 0 is correct), violations,
+leaked frames, every error the writers got by errno (the one expected is
+EINVAL for an entry pointing at a target being unregistered), and the
+process's RSS at the trial's start, peak (sampled every second) and end.
+Exits 0 only with no violation, no leak, no unexpected writer error, and
+every frame accounted for.
 
 options:
   --cpus N        simulated CPUs (default 2)
@@ -156,7 +159,9 @@ options:
   --rate N        writer updates per second (default 2000)
   --interval S    seconds between status lines (default 1; 0 for none)
   --targets N     target veth pairs (default 3)
-  --inject F      plant a bug: no-gp, short-gp, early-qs, flush-outside (repeatable)
+  --inject F      plant a bug: no-gp, short-gp, early-qs, flush-outside (the
+                  RCU's), stale-ifindex (the writer's: 1 update in 50 points at
+                  a device that is gone) (repeatable)
   --listen        open a control socket (--socket PATH; its path goes to stderr)
   --json          the summary as one JSON object on the last line`,
   bench: `usage: xdpsim bench MODE [options]
@@ -545,8 +550,9 @@ async function torture(args: string[], out: Out): Promise<number> {
   const seconds = Number(v.duration);
   if (!(seconds > 0 && seconds <= 3600)) throw new UsageError(`--duration ${v.duration}: must be in (0, 3600]`);
   const seed = v.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : int('seed', v.seed, 0, 2 ** 32 - 1);
-  const inject = (v.inject ?? []) as RcuFault[];
-  for (const f of inject) if (!RCU_FAULTS.includes(f)) throw new UsageError(`--inject ${f}: one of ${RCU_FAULTS.join(', ')}`);
+  const inject = (v.inject ?? []) as Array<RcuFault | TortureFault>;
+  const faults: readonly string[] = [...RCU_FAULTS, ...TORTURE_FAULTS];
+  for (const f of inject) if (!faults.includes(f)) throw new UsageError(`--inject ${f}: one of ${faults.join(', ')}`);
   const interval = Number(v.interval);
   if (!(interval >= 0)) throw new UsageError(`--interval ${v.interval}: seconds, 0 for no status lines`);
   const listen = listenOption(v);
@@ -564,6 +570,11 @@ async function torture(args: string[], out: Out): Promise<number> {
     out(`  grace periods ${fmt(s.grace_periods)} (latency p50 ${s.gp_latency_p50_us.toFixed(1)} us, p99 ${s.gp_latency_p99_us.toFixed(1)} us)  updates ${fmt(s.updates)}  unregisters ${s.unregisters}`);
     out(`  frames in ${fmt(s.frames_in)}  out ${fmt(s.frames_out)}  leaked ${s.leaked_frames}  drops ${Object.entries(s.drops).map(([r, n]) => `${r} ${fmt(n)}`).join(', ') || 'none'}`);
     out(`  pipeline (records readers held, by grace periods past retirement): ${s.pipeline.map((n, i) => `${i === 3 ? '3+' : i}: ${fmt(n)}`).join('  ')}  checked ${fmt(s.records_checked)}  violations ${s.violations}`);
+    const errs = Object.entries(s.writer_errors);
+    const expected = (c: string, n: number): number => n - (s.writer_errors_unexpected[c] ?? 0);
+    out(`  writer errors: ${errs.map(([c, n]) => `${c} ${fmt(n)}${expected(c, n) > 0 ? ` (${fmt(expected(c, n))} expected: the target was being unregistered)` : ''}`).join(', ') || 'none'}  unexpected: ${Object.entries(s.writer_errors_unexpected).map(([c, n]) => `${c} ${fmt(n)}`).join(', ') || 'none'}`);
+    const mb = (b: number): string => (b / 2 ** 20).toFixed(1);
+    out(`  rss: start ${mb(s.rss_bytes.start)} MB  peak ${mb(s.rss_bytes.peak)} MB  end ${mb(s.rss_bytes.end)} MB`);
     for (const f of s.failures) out(`  FAILED: ${f}`);
   }
   return s.ok ? 0 : 1;

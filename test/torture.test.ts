@@ -36,6 +36,44 @@ test('a clean torture run: ok, seeded, nothing leaked, pipeline age 0 only', () 
   assert.deepEqual(s.pipeline.slice(1), [0, 0, 0]);
   assert.equal(s.pipeline[0], s.records_checked);
   assert.deepEqual(s.failures, []);
+  /* every writer error counted by errno; the only expected one is EINVAL for a target being unregistered */
+  assert.deepEqual(Object.keys(s.writer_errors).filter((c) => c !== 'EINVAL'), [], JSON.stringify(s.writer_errors));
+  assert.deepEqual(s.writer_errors_unexpected, {});
+  assert.equal(s.planted_writer_faults, 0);
+  assert.equal(s.interrupted, null);
+  /* the process's RSS at the trial's start, its peak (sampled every second) and end */
+  const r = s.rss_bytes;
+  assert.ok(r.start > 10 * 2 ** 20 && r.end > 10 * 2 ** 20, JSON.stringify(r));
+  assert.ok(r.peak >= r.start && r.peak >= r.end, JSON.stringify(r));
+});
+
+test('torture counts every writer error: one target, its unregisters make EINVALs, expected, reported; the run passes', () => {
+  const r = spawnSync(process.execPath, [bin, 'torture', '--duration', '2', '--seed', '42', '--targets', '1', '--interval', '0'], { encoding: 'utf8', timeout: 90_000 });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^summary: OK {2}seed 42 /m);
+  /* each unregister takes a grace period; the writer's updates to the one target meanwhile get EINVAL, as in the kernel */
+  const m = /^ {2}writer errors: EINVAL ([\d,]+) \(([\d,]+) expected: the target was being unregistered\) {2}unexpected: none$/m.exec(r.stdout);
+  assert.ok(m, r.stdout);
+  assert.ok(Number(m[1]!.replace(/,/g, '')) > 0);
+  assert.equal(m[2], m[1]);
+  assert.match(r.stdout, /^ {2}rss: start \d+\.\d MB {2}peak \d+\.\d MB {2}end \d+\.\d MB$/m);
+});
+
+test('an unexpected writer error fails the run: the planted stale-ifindex fault, each counted by errno', () => {
+  const { status, s } = torture('--duration', '2', '--seed', '3', '--inject', 'stale-ifindex');
+  assert.equal(status, 1);
+  assert.equal(s.ok, false);
+  assert.deepEqual(s.inject, ['stale-ifindex']);
+  assert.ok(s.planted_writer_faults > 0, `planted ${s.planted_writer_faults}`);
+  /* every stale write came back as EINVAL, none was taken for an unregister's */
+  assert.deepEqual(s.writer_errors_unexpected, { EINVAL: s.planted_writer_faults });
+  assert.ok(s.writer_errors.EINVAL >= s.planted_writer_faults);
+  assert.equal(s.failures.length, 1, JSON.stringify(s.failures));
+  assert.match(s.failures[0], new RegExp(`^${s.planted_writer_faults} unexpected writer errors: EINVAL ${s.planted_writer_faults} \\(first: EINVAL: map 'tx[h]?' \\(id \\d+\\) update: value: no device with ifindex \\d+\\)$`));
+  /* the data path itself was fine */
+  assert.equal(s.violations, 0);
+  assert.equal(s.leaked_frames, 0);
+  assert.equal(s.conserved, true);
 });
 
 const named: Record<string, RegExp> = {
