@@ -7,7 +7,9 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { resolve as resolvePath } from 'node:path';
+import { basename, dirname, resolve as resolvePath } from 'node:path';
+import { lstatSync, rmdirSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { Runtime, type BpfObject, type Device, type Scenario, type Stats } from './runtime.ts';
 import { XDP_ACTION_NAMES, XDP_DROP, XDP_PASS, XDP_TX } from './shared/uapi.ts';
 import { EINVAL, XdpsimError } from './shared/errno.ts';
@@ -70,6 +72,11 @@ commands:
   monitor  xdp-monitor for a running xdpsim (--socket PATH)
   trace    the trace records of a running xdpsim, as JSON lines (--socket PATH)
   dump     xdpdump for a running xdpsim: a pcapng capture (--socket PATH -i DEV -w FILE)
+
+Ctrl-C or SIGTERM ends demo, run, torture and bench as their duration
+would: the traffic stops and drains, the summary (--json: its object) covers
+the time run, the control socket is removed, and the status is 0 if every
+frame was accounted for. A second Ctrl-C or SIGTERM exits at once (130, 143).
 
 xdpsim <command> --help shows a command's options.`,
   demo: `usage: xdpsim demo [options]
@@ -150,7 +157,7 @@ leaked frames, every error the writers got by errno (the one expected is
 EINVAL for an entry pointing at a target being unregistered), and the
 process's RSS at the trial's start, peak (sampled every second) and end.
 Exits 0 only with no violation, no leak, no unexpected writer error, and
-every frame accounted for.
+every frame accounted for. Ctrl-C ends the trial early with its report.
 
 options:
   --cpus N        simulated CPUs (default 2)
@@ -268,7 +275,7 @@ Loads a program object (a module exporting defineMap() maps and xdp()
 programs), attaches PROGRAM (default: the first xdp program) to veth0 of a
 veth pair, injects --count frames from the main thread (or generates
 traffic on veth0's RX queues for --duration seconds), waits
-for them to drain and prints the counters.
+for them to drain and prints the counters. Ctrl-C stops the traffic early.
 
 options:
   --prog FILE[:P]  the object, and optionally which program to attach
@@ -281,6 +288,7 @@ options:
   --queues N      RX queues per veth (default: one per CPU)
   --capture FILE  capture veth0 at XDP entry and exit into a pcapng file
                   (--capture-count N: the first N packets)
+  --listen        open a control socket (--socket PATH; its path goes to stderr)
   --json          print the final stats as JSON`,
 };
 
@@ -291,6 +299,98 @@ function int(name: string, v: string | undefined, min: number, max: number): num
 }
 
 class UsageError extends Error {}
+
+/*
+ * Ctrl-C and SIGTERM, installed once per command run (main) and removed
+ * after it. The first signal aborts `signal` with the signal's name as its
+ * reason: the command stops its traffic, drains, prints its summary (and
+ * its --json object) as at a normal end with the time actually run, closes
+ * its control socket and exits 0 if every frame was accounted for. A second
+ * one exits at once (130 for SIGINT, 143 for SIGTERM, as a shell reports a
+ * process the signal killed), removing the control sockets the command
+ * opened, synchronously: nothing else runs after it.
+ */
+type SignalName = 'SIGINT' | 'SIGTERM';
+interface StopSignal {
+  readonly signal: AbortSignal;
+  /** the first signal that came, or null */
+  readonly received: SignalName | null;
+  /** a control socket this run opened: removed on a forced exit */
+  socket(path: string): void;
+  dispose(): void;
+}
+
+function stopOnSignals(cmd: string, err: Out): StopSignal {
+  const ac = new AbortController();
+  /* each socket with its identity when it was opened: only that one is removed, not whatever was put at its path since */
+  const sockets = new Map<string, { dev: number; ino: number }>();
+  let received: SignalName | null = null;
+  const on = (sig: SignalName): void => {
+    if (received === null) {
+      received = sig;
+      const what = cmd === 'monitor' || cmd === 'trace' || cmd === 'dump' ? 'detaching' : 'stopping (the traffic stops and drains, then the summary)';
+      err(`xdpsim ${cmd}: ${sig}: ${what}; ${sig === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again exits at once`);
+      ac.abort(sig);
+      return;
+    }
+    for (const [p, id] of sockets) removeSocketSync(p, id);
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  const onInt = (): void => on('SIGINT');
+  const onTerm = (): void => on('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  return {
+    signal: ac.signal,
+    get received() { return received; },
+    socket: (p) => {
+      try {
+        const st = lstatSync(p);
+        sockets.set(p, { dev: st.dev, ino: st.ino });
+      } catch { /* not there: nothing to remove */ }
+    },
+    dispose: () => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    },
+  };
+}
+
+/*
+ * Remove a control socket from a signal handler that exits next (the
+ * runtime cannot close it): the socket if it is still the one opened, and
+ * the default path's own directory (xdpsim-PID-XXXXXX in the temp
+ * directory) if that is left empty.
+ */
+function removeSocketSync(path: string, id: { dev: number; ino: number }): void {
+  try {
+    const st = lstatSync(path);
+    if (st.isSocket() && st.dev === id.dev && st.ino === id.ino) unlinkSync(path);
+  } catch { /* gone already */ }
+  const dir = dirname(path);
+  if (dirname(dir) === tmpdir() && basename(dir).startsWith(`xdpsim-${process.pid}-`)) {
+    try { rmdirSync(dir); } catch { /* not empty, or gone */ }
+  }
+}
+
+/** A promise that resolves when `signal` aborts (at once if it has). */
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((res) => {
+    if (signal.aborted) res();
+    else signal.addEventListener('abort', () => res(), { once: true });
+  });
+}
+
+/* the line a text summary ends with after a signal */
+function interruptedLine(stop: StopSignal, elapsed: number, planned?: number, what = 'traffic stopped and drained'): string {
+  return `interrupted by ${stop.received} after ${elapsed.toFixed(2)} s${planned !== undefined ? ` of ${planned} s` : ''}${what ? `: ${what}` : ''}`;
+}
+
+/* open the control socket (its path to stderr) and remember it for a forced exit */
+async function listenOn(rt: Runtime, listen: string | true, stop: StopSignal, say?: Out): Promise<void> {
+  const c = await openControlSocket(rt, listen, say);
+  stop.socket(c.path);
+}
 
 /** One line of per-second rates from two stats snapshots of a device. */
 function rateLine(t: number, prev: Stats, cur: Stats, dev: string, dt: number): string {
@@ -315,16 +415,28 @@ function summary(out: Out, s: Stats, seconds: number, last: Array<DropNote & { d
   if (captureReq !== null) out(`capture: ${captureReq.file} (pcapng; ${fmt(s.cpus.reduce((a, c) => a + c.cap_lost, 0))} copies lost to full capture rings)`);
 }
 
-/** Traffic on dev's wire until `until` (ms, performance.now): generated by the CPUs (Runtime.generate); resolves with frames sent. */
-async function injectFor(dev: Device, until: number, size: number, flows: number): Promise<number> {
+/**
+ * Traffic on dev's wire until `until` (ms, performance.now) or until `signal`
+ * aborts: generated by the CPUs (Runtime.generate); resolves with frames sent.
+ */
+async function injectFor(dev: Device, until: number, size: number, flows: number, signal: AbortSignal): Promise<number> {
+  if (signal.aborted) return 0;
   const gen = await dev.generate({ traffic: { size, flows }, durationMs: Math.max(1, until - performance.now()) });
-  return (await gen.done).sent;
+  const onAbort = (): void => { gen.stop().catch(() => {}); };
+  signal.addEventListener('abort', onAbort, { once: true });
+  /* a signal while the generators started */
+  if (signal.aborted) onAbort();
+  try {
+    return (await gen.done).sent;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
 
-async function runTimed(out: Out, rt: Runtime, dev: Device, seconds: number, size: number, flows: number, json: boolean): Promise<number> {
+async function runTimed(out: Out, rt: Runtime, dev: Device, seconds: number, size: number, flows: number, json: boolean, stop: StopSignal): Promise<number> {
   const t0 = performance.now();
   const until = t0 + seconds * 1000;
-  const injecting = injectFor(dev, until, size, flows);
+  const injecting = injectFor(dev, until, size, flows, stop.signal);
   let prev = rt.stats();
   let prevT = t0;
   let tick = 1;
@@ -356,7 +468,7 @@ async function attachFrom(rt: Runtime, dev: Device, arg: string): Promise<void> 
   dev.attachXdp(h);
 }
 
-async function demo(args: string[], out: Out): Promise<number> {
+async function demo(args: string[], out: Out, stop: StopSignal): Promise<number> {
   const { values: v } = parseArgs({ args, options: { ...COMMON, action: { type: 'string', default: 'drop' }, scenario: { type: 'string', default: 'verdict' }, ports: { type: 'string', default: '3' }, listen: { type: 'boolean', default: false }, socket: { type: 'string' }, 'xsk-mode': { type: 'string', default: 'echo' } } });
   if (v.help) return (out(HELP.demo!), 0);
   if (!['verdict', 'redirect', 'cpumap', 'xsk'].includes(v.scenario!)) throw new UsageError(`--scenario ${v.scenario}: one of verdict, redirect, cpumap, xsk`);
@@ -367,10 +479,14 @@ async function demo(args: string[], out: Out): Promise<number> {
     const s = await runBench({
       mode: v.scenario === 'cpumap' ? 'redirect-cpu' : 'redirect-xsk', cpus: int('cpus', v.cpus, 1, 64), duration: Number(v.duration),
       pktSize: int('size', v.size, 42, 3520), flows: int('flows', v.flows, 1, 65536), remoteAction: 'pass', xskMode: v['xsk-mode'] as 'echo' | 'rxdrop',
-      ...(captureReq !== null ? { capture: captureReq } : {}), ...(listen !== undefined ? { listen } : {}),
+      ...(captureReq !== null ? { capture: captureReq } : {}), ...(listen !== undefined ? { listen, onListen: (p: string) => stop.socket(p) } : {}),
+      signal: stop.signal,
     }, v.json ? () => {} : out);
     if (v.json) out(JSON.stringify({ scenario: v.scenario, ...s }));
-    else for (const l of summaryLines(s)) out(l);
+    else {
+      for (const l of summaryLines(s)) out(l);
+      if (s.interrupted !== null) out(interruptedLine(stop, s.duration_s, Number(v.duration)));
+    }
     return s.conserved && s.leaked_frames === 0 ? 0 : 1;
   }
   const cpus = int('cpus', v.cpus, 1, 64);
@@ -386,10 +502,10 @@ async function demo(args: string[], out: Out): Promise<number> {
   captureFrom(v);
   const rt = await Runtime.start({ cpus });
   const listen = listenOption(v);
-  if (listen !== undefined) await openControlSocket(rt, listen);
   try {
-    if (v.scenario === 'redirect') return await redirectDemo(rt, out, cpus, seconds, size, flows, ports, v.json!);
-    return await demoOn(rt, out, cpus, seconds, size, flows, action, v.json!);
+    if (listen !== undefined) await listenOn(rt, listen, stop);
+    if (v.scenario === 'redirect') return await redirectDemo(rt, out, cpus, seconds, size, flows, ports, v.json!, stop);
+    return await demoOn(rt, out, cpus, seconds, size, flows, action, v.json!, stop);
   } finally {
     await rt.stop();
   }
@@ -415,7 +531,7 @@ async function redirectScene(rt: Runtime, ports: number): Promise<{ in0: Device;
   return { in0, outs, peers, obj };
 }
 
-async function redirectDemo(rt: Runtime, out: Out, cpus: number, seconds: number, size: number, flows: number, ports: number, json: boolean): Promise<number> {
+async function redirectDemo(rt: Runtime, out: Out, cpus: number, seconds: number, size: number, flows: number, ports: number, json: boolean, stop: StopSignal): Promise<number> {
   const { in0, peers } = await redirectScene(rt, ports);
   maybeCapture(rt, in0);
   if (!json) out(`xdpsim demo: ${cpus} CPUs (${Runtime.machineCores()} cores), in0 -> xdp_redirect_flows -> DEVMAP tx_ports -> ${peers.map((_, i) => `out${i}`).join(', ')} (peers count and pass), ${size}-byte UDP frames over ${flows} flows, ${seconds} s`);
@@ -433,20 +549,21 @@ async function redirectDemo(rt: Runtime, out: Out, cpus: number, seconds: number
     prevT = now;
   }, 1000);
   const t0 = performance.now();
-  await injectFor(in0, t0 + seconds * 1000, size, flows);
+  await injectFor(in0, t0 + seconds * 1000, size, flows, stop.signal);
   clearInterval(timer);
   const elapsed = (performance.now() - t0) / 1000;
   const s = await rt.stop();
   const received = peers.map((p) => s.devices.find((d) => d.name === p.name)!.rx_packets);
   if (json) {
-    out(JSON.stringify({ scenario: 'redirect', cpus, duration_s: elapsed, frames_in: s.totals.injected, rx_pps: s.totals.injected / elapsed, received, conserved: s.conserved, totals: s.totals, pool: s.pool }));
+    out(JSON.stringify({ scenario: 'redirect', cpus, duration_s: elapsed, frames_in: s.totals.injected, rx_pps: s.totals.injected / elapsed, received, conserved: s.conserved, interrupted: stop.received, totals: s.totals, pool: s.pool }));
   } else {
     summary(out, s, elapsed, rt.lastDrops());
+    if (stop.received !== null) out(interruptedLine(stop, elapsed, seconds));
   }
   return s.conserved ? 0 : 1;
 }
 
-async function demoOn(rt: Runtime, out: Out, cpus: number, seconds: number, size: number, flows: number, action: number, json: boolean): Promise<number> {
+async function demoOn(rt: Runtime, out: Out, cpus: number, seconds: number, size: number, flows: number, action: number, json: boolean, stop: StopSignal): Promise<number> {
   const [veth0, veth1] = rt.createVeth('veth0', 'veth1', { rxQueues: cpus });
   maybeCapture(rt, veth0);
   const obj = await rt.loadObject(example('xdp_count.ts'));
@@ -454,14 +571,15 @@ async function demoOn(rt: Runtime, out: Out, cpus: number, seconds: number, size
   veth0.attachXdp(obj.progs.xdp_count!);
   if (action === XDP_TX) await attachFrom(rt, veth1, example('xdp_pass.ts'));
   if (!json) out(`xdpsim demo: ${cpus} CPUs (${Runtime.machineCores()} cores), veth0 <-> veth1, xdp_count on veth0 returning ${XDP_ACTION_NAMES[action]}, ${size}-byte UDP frames over ${flows} flows, ${seconds} s`);
-  const elapsed = await runTimed(out, rt, veth0, seconds, size, flows, json);
+  const elapsed = await runTimed(out, rt, veth0, seconds, size, flows, json, stop);
   const s = await rt.stop();
   const counted = obj.maps.stats!.lookupU64(0, 0);
   if (json) {
-    out(JSON.stringify({ cpus, duration_s: elapsed, action: XDP_ACTION_NAMES[action], frames_in: s.totals.injected, rx_pps: s.totals.injected / elapsed, prog_counted: counted, conserved: s.conserved, totals: s.totals, pool: s.pool }));
+    out(JSON.stringify({ cpus, duration_s: elapsed, action: XDP_ACTION_NAMES[action], frames_in: s.totals.injected, rx_pps: s.totals.injected / elapsed, prog_counted: counted, conserved: s.conserved, interrupted: stop.received, totals: s.totals, pool: s.pool }));
   } else {
     summary(out, s, elapsed, rt.lastDrops());
     out(`  xdp_count's per-CPU map counted ${fmt(counted ?? 0)} packets`);
+    if (stop.received !== null) out(interruptedLine(stop, elapsed, seconds));
   }
   return s.conserved && counted === s.devices.find((d) => d.name === 'veth0')!.rx_packets ? 0 : 1;
 }
@@ -535,7 +653,7 @@ async function mapCmd(args: string[], out: Out, err: Out): Promise<number> {
   }
 }
 
-async function torture(args: string[], out: Out): Promise<number> {
+async function torture(args: string[], out: Out, stop: StopSignal): Promise<number> {
   const { values: v } = parseArgs({
     args,
     options: {
@@ -559,7 +677,8 @@ async function torture(args: string[], out: Out): Promise<number> {
   const o = {
     cpus: int('cpus', v.cpus, 1, 64), durationS: seconds, seed, rate: int('rate', v.rate, 1, 1_000_000),
     intervalS: v.json ? 0 : interval, targets: int('targets', v.targets, 1, 16), inject,
-    ...(listen !== undefined ? { listen } : {}),
+    ...(listen !== undefined ? { listen, onListen: (p: string) => stop.socket(p) } : {}),
+    signal: stop.signal,
   };
   if (!v.json) out(`xdpsim torture: seed ${seed}, ${o.cpus} CPUs, ${o.targets} targets, ${o.rate} updates/s, ${seconds} s${inject.length ? `, injected: ${inject.join(', ')}` : ''}`);
   const s = await runTorture(o, out);
@@ -576,6 +695,7 @@ async function torture(args: string[], out: Out): Promise<number> {
     const mb = (b: number): string => (b / 2 ** 20).toFixed(1);
     out(`  rss: start ${mb(s.rss_bytes.start)} MB  peak ${mb(s.rss_bytes.peak)} MB  end ${mb(s.rss_bytes.end)} MB`);
     for (const f of s.failures) out(`  FAILED: ${f}`);
+    if (s.interrupted !== null) out(interruptedLine(stop, s.duration_s, seconds, ''));
   }
   return s.ok ? 0 : 1;
 }
@@ -587,7 +707,7 @@ function sizeSpec(v: string): SizeSpec {
   return int('pkt-size', v, 1, 1 << 16);
 }
 
-async function bench(args: string[], out: Out): Promise<number> {
+async function bench(args: string[], out: Out, stop: StopSignal): Promise<number> {
   const { values: v, positionals } = parseArgs({
     args, allowPositionals: true,
     options: {
@@ -623,7 +743,8 @@ async function bench(args: string[], out: Out): Promise<number> {
   const listen = listenOption(v);
   const o: BenchOptions = {
     ...(captureReq !== null ? { capture: captureReq } : {}),
-    ...(listen !== undefined ? { listen } : {}),
+    ...(listen !== undefined ? { listen, onListen: (p: string) => stop.socket(p) } : {}),
+    signal: stop.signal,
     tracing, ...(v.replay !== undefined ? { replay: v.replay, paced: v.paced!, ...(v.loops !== undefined ? { loops: int('loops', v.loops, 1, 1e9) } : {}) } : {}),
     mode: mode as BenchMode, cpus: int('cpus', v.cpus, 1, 64), duration, interval,
     ...(typeof size === 'number' ? { pktSize: size } : {}), ...(v.flows !== undefined ? { flows: int('flows', v.flows, 1, 1 << 20) } : {}),
@@ -654,11 +775,12 @@ async function bench(args: string[], out: Out): Promise<number> {
   else {
     for (const l of summaryLines(s)) out(l);
     if (captureReq !== null) out(`capture: ${captureReq.file} (pcapng)`);
+    if (s.interrupted !== null) out(interruptedLine(stop, s.duration_s, duration, 'the figures are over the time run'));
   }
   return s.conserved ? 0 : 1;
 }
 
-async function run(args: string[], out: Out): Promise<number> {
+async function run(args: string[], out: Out, stop: StopSignal): Promise<number> {
   const { values: v, positionals } = parseArgs({
     args, allowPositionals: true,
     options: {
@@ -681,7 +803,7 @@ async function run(args: string[], out: Out): Promise<number> {
     captureFrom(v);
     if (captureReq !== null) throw new UsageError('--capture: a scenario starts its own captures (rt.startCapture)');
     const listen = listenOption(v);
-    return await runScenario(out, positionals[0]!, positionals.slice(1), int('cpus', v.cpus, 1, 64), seconds, interval, v.json!, listen);
+    return await runScenario(out, positionals[0]!, positionals.slice(1), int('cpus', v.cpus, 1, 64), seconds, interval, v.json!, stop, listen);
   }
   if (!v.prog) throw new UsageError('--prog FILE (or a scenario FILE) is required');
   const cpus = int('cpus', v.cpus, 1, 64);
@@ -695,9 +817,10 @@ async function run(args: string[], out: Out): Promise<number> {
     if (!(seconds > 0 && seconds <= 3600)) throw new UsageError(`--duration ${v.duration}: must be in (0, 3600]`);
   }
   captureFrom(v);
+  const listen = listenOption(v);
   const rt = await Runtime.start({ cpus });
   try {
-    return await runOn(rt, out, v.prog, v['peer-prog'], queues, seconds, count, size, flows, v.json!);
+    return await runOn(rt, out, v.prog, v['peer-prog'], queues, seconds, count, size, flows, v.json!, stop, listen);
   } finally {
     await rt.stop();
   }
@@ -711,22 +834,27 @@ async function run(args: string[], out: Out): Promise<number> {
  * dropped frames. At the end (the scenario returned, or was interrupted)
  * the runtime stops and the summary and drop table are printed.
  */
-async function runScenario(out: Out, file: string, args: string[], cpus: number, seconds: number | undefined, interval: number, json: boolean, listen?: string | true): Promise<number> {
+async function runScenario(out: Out, file: string, args: string[], cpus: number, seconds: number | undefined, interval: number, json: boolean, stop: StopSignal, listen?: string | true): Promise<number> {
   const mod = (await import(pathToFileURL(resolvePath(file)).href)) as { default?: unknown };
   if (typeof mod.default !== 'function') throw new UsageError(`${file}: a scenario exports a default async function (rt, ctx)`);
   const scenario = mod.default as Scenario;
   const rt = await Runtime.start({ cpus });
   /* the path on a line of its own (stderr with --json, so stdout stays one object) */
-  if (listen !== undefined) await openControlSocket(rt, listen, json ? undefined : out);
+  if (listen !== undefined) {
+    try {
+      await listenOn(rt, listen, stop, json ? undefined : out);
+    } catch (e) {
+      await rt.stop();
+      throw e;
+    }
+  }
   const ac = new AbortController();
-  /* the first signal asks the scenario to end; a second one ends the run now (the runtime still stops cleanly) */
-  let forced: (() => void) | null = null;
+  /* the first signal asks the scenario to end (a second one exits at once: stopOnSignals) */
   const onSignal = (): void => {
     if (!ac.signal.aborted) ac.abort(new Error('interrupted'));
-    else forced?.();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  stop.signal.addEventListener('abort', onSignal, { once: true });
+  if (stop.signal.aborted) onSignal();
   const timer = seconds !== undefined ? setTimeout(() => ac.abort(new Error('duration reached')), seconds * 1000) : null;
   const t0 = performance.now();
   let prev = rt.stats();
@@ -753,7 +881,6 @@ async function runScenario(out: Out, file: string, args: string[], cpus: number,
   /* a scenario that does not end within ABANDON_MS of the abort (it ignores ctx.signal) is left behind: stop() ends its traffic */
   const ABANDON_MS = 2000;
   const abandon = new Promise<'abandoned'>((res) => {
-    forced = () => res('abandoned');
     ac.signal.addEventListener('abort', () => setTimeout(() => res('abandoned'), ABANDON_MS).unref(), { once: true });
   });
   try {
@@ -769,12 +896,11 @@ async function runScenario(out: Out, file: string, args: string[], cpus: number,
   }
   const elapsed = (performance.now() - t0) / 1000;
   const s = await rt.stop();
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  stop.signal.removeEventListener('abort', onSignal);
   const last = rt.lastDrops();
   const why = ac.signal.aborted ? String((ac.signal.reason as Error).message) : 'done';
   const ended = failed ? `failed: ${(failed as Error)?.message ?? String(failed)}` : abandoned ? `${why}; the scenario did not return within ${ABANDON_MS} ms and was left behind` : why;
-  if (json) out(JSON.stringify({ scenario: file, ended, duration_s: elapsed, stats: s }));
+  if (json) out(JSON.stringify({ scenario: file, ended, interrupted: stop.received, duration_s: elapsed, stats: s }));
   else {
     out(`${file}: ${ended}`);
     summary(out, s, elapsed, last);
@@ -784,21 +910,28 @@ async function runScenario(out: Out, file: string, args: string[], cpus: number,
 }
 
 async function runOn(rt: Runtime, out: Out, prog: string, peerProg: string | undefined, queues: number,
-  seconds: number | undefined, count: number, size: number, flows: number, json: boolean): Promise<number> {
+  seconds: number | undefined, count: number, size: number, flows: number, json: boolean, stop: StopSignal, listen?: string | true): Promise<number> {
   const [veth0, veth1] = rt.createVeth('veth0', 'veth1', { rxQueues: queues });
   maybeCapture(rt, veth0);
   await attachFrom(rt, veth0, prog);
   if (peerProg) await attachFrom(rt, veth1, peerProg);
+  if (listen !== undefined) await listenOn(rt, listen, stop);
   const t0 = performance.now();
   if (seconds !== undefined) {
-    await runTimed(out, rt, veth0, seconds, size, flows, json);
-  } else {
-    await veth0.inject({ count, size, flows });
+    await runTimed(out, rt, veth0, seconds, size, flows, json, stop);
+  } else if (!stop.signal.aborted) {
+    /* a signal ends the injection: stop() below stops it at its next batch, and drains */
+    const injecting = veth0.inject({ count, size, flows });
+    injecting.catch(() => {});
+    await Promise.race([injecting, aborted(stop.signal)]);
   }
   const s = await rt.stop();
   const elapsed = (performance.now() - t0) / 1000;
-  if (json) out(JSON.stringify(s));
-  else summary(out, s, elapsed, rt.lastDrops());
+  if (json) out(JSON.stringify({ ...s, interrupted: stop.received }));
+  else {
+    summary(out, s, elapsed, rt.lastDrops());
+    if (stop.received !== null) out(interruptedLine(stop, elapsed, seconds));
+  }
   return s.conserved ? 0 : 1;
 }
 
@@ -808,7 +941,7 @@ async function runOn(rt: Runtime, out: Out, prog: string, peerProg: string | und
  * reason; redirect errors by err, devmap transmits (sent, drops) and
  * exceptions from the trace records; --json one object per interval.
  */
-async function monitor(args: string[], out: Out): Promise<number> {
+async function monitor(args: string[], out: Out, stop: StopSignal): Promise<number> {
   const { values: v } = parseArgs({ args, options: {
     socket: { type: 'string' }, interval: { type: 'string', default: '1' }, count: { type: 'string' },
     json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
@@ -837,8 +970,12 @@ async function monitor(args: string[], out: Out): Promise<number> {
     if (!sub.ok) throw new XdpsimError(EINVAL, `monitor: ${sub.error}`);
     let prev = (await c.request('stats')).result as Stats;
     let prevT = performance.now();
-    for (let n = 0; n < count; n++) {
-      await new Promise((r) => setTimeout(r, interval * 1000));
+    for (let n = 0; n < count && !stop.signal.aborted; n++) {
+      /* Ctrl-C ends the wait, and the run (status 0) */
+      let wake: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([new Promise((r) => { wake = setTimeout(r, interval * 1000); }), aborted(stop.signal)]);
+      clearTimeout(wake);
+      if (stop.signal.aborted) break;
       const cur = (await c.request('stats')).result as Stats;
       const now = performance.now();
       const dt = (now - prevT) / 1000;
@@ -888,7 +1025,7 @@ async function monitor(args: string[], out: Out): Promise<number> {
 }
 
 /* xdpsim dump --socket PATH -i DEV -w FILE: xdpdump for a running xdpsim (pcapng at entry, exit, xmit) */
-async function dump(args: string[], out: Out, err: Out): Promise<number> {
+async function dump(args: string[], out: Out, err: Out, stop: StopSignal): Promise<number> {
   const { values: v } = parseArgs({ args, options: {
     socket: { type: 'string' }, interface: { type: 'string', short: 'i', multiple: true }, write: { type: 'string', short: 'w' },
     'rx-capture': { type: 'string', default: 'entry' }, snaplen: { type: 'string', short: 's' }, count: { type: 'string', short: 'c' },
@@ -914,9 +1051,9 @@ async function dump(args: string[], out: Out, err: Out): Promise<number> {
   }
   err(`listening on ${v.interface.join(', ')} at ${points.join(', ')}, writing ${v.write}; Ctrl-C to stop`);
   const onInt = (): void => c.close();
-  process.once('SIGINT', onInt);
+  stop.signal.addEventListener('abort', onInt, { once: true });
   const end = await Promise.race([done, new Promise<null>((res) => c.onClose(() => res(null)))]);
-  process.off('SIGINT', onInt);
+  stop.signal.removeEventListener('abort', onInt);
   c.close();
   const res = end?.result as { packets?: number; lost?: number } | undefined;
   err(res ? `${res.packets} packets written, ${res.lost} lost to full capture rings` : 'stopped');
@@ -924,7 +1061,7 @@ async function dump(args: string[], out: Out, err: Out): Promise<number> {
 }
 
 /* xdpsim trace --socket PATH: the running xdpsim's trace records as JSON lines (pino-pretty reads them) */
-async function traceCmd(args: string[], out: Out): Promise<number> {
+async function traceCmd(args: string[], out: Out, stop: StopSignal): Promise<number> {
   const { values: v } = parseArgs({ args, options: {
     socket: { type: 'string' }, event: { type: 'string', multiple: true }, ifindex: { type: 'string' }, err: { type: 'string' },
     count: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false },
@@ -947,8 +1084,9 @@ async function traceCmd(args: string[], out: Out): Promise<number> {
   };
   const r = await c.request('trace', { filter });
   if (!r.ok) throw new XdpsimError(EINVAL, `trace: ${r.error}`);
-  process.once('SIGINT', done);
+  stop.signal.addEventListener('abort', done, { once: true });
   await finished;
+  stop.signal.removeEventListener('abort', done);
   c.close();
   return 0;
 }
@@ -957,16 +1095,18 @@ async function traceCmd(args: string[], out: Out): Promise<number> {
 export async function main(argv: string[], out: Out = (s) => console.log(s), err: Out = (s) => console.error(s)): Promise<number> {
   const [cmd, ...rest] = argv;
   captureReq = null;
+  /* the commands that run until their traffic ends: a signal stops them cleanly (stopOnSignals) */
+  const stop = cmd === 'demo' || cmd === 'run' || cmd === 'torture' || cmd === 'bench' || cmd === 'monitor' || cmd === 'trace' || cmd === 'dump' ? stopOnSignals(cmd, err) : null;
   try {
     switch (cmd) {
-      case 'demo': return await demo(rest, out);
-      case 'run': return await run(rest, out);
+      case 'demo': return await demo(rest, out, stop!);
+      case 'run': return await run(rest, out, stop!);
       case 'map': return await mapCmd(rest, out, err);
-      case 'torture': return await torture(rest, out);
-      case 'bench': return await bench(rest, out);
-      case 'monitor': return await monitor(rest, out);
-      case 'trace': return await traceCmd(rest, out);
-      case 'dump': return await dump(rest, out, err);
+      case 'torture': return await torture(rest, out, stop!);
+      case 'bench': return await bench(rest, out, stop!);
+      case 'monitor': return await monitor(rest, out, stop!);
+      case 'trace': return await traceCmd(rest, out, stop!);
+      case 'dump': return await dump(rest, out, err, stop!);
       case undefined: case '--help': case '-h': case 'help':
         out(HELP.main!);
         return cmd === undefined ? 2 : 0;
@@ -984,5 +1124,7 @@ export async function main(argv: string[], out: Out = (s) => console.log(s), err
       return 1;
     }
     throw e;
+  } finally {
+    stop?.dispose();
   }
 }

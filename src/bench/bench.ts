@@ -81,6 +81,14 @@ export interface BenchOptions {
   capture?: { file: string; count?: number };
   /** open the control socket (a path, or true for one in the temp directory); its path is printed */
   listen?: string | true;
+  /** told the control socket's path once it is open */
+  onListen?: (path: string) => void;
+  /**
+   * ends the run early (Ctrl-C): the generators stop, the frames drain, and
+   * the summary's figures are over the time the traffic ran (interrupted
+   * says so)
+   */
+  signal?: AbortSignal;
   /**
    * a clang-compiled object (.o) whose program runs on in0 instead of the
    * built-in TypeScript one: the program named like the built-in
@@ -116,6 +124,8 @@ export interface BenchSummary {
   drops: DropRow[];
   leaked_frames: number;
   conserved: boolean;
+  /** the signal's name (or 'aborted') if `signal` ended the traffic early, else null */
+  interrupted: string | null;
   generator: { sent: number; missed: number; rewrites: number; stalls: number };
   /** what the CPUs ran: the worker bundle (src/cpu/bundle.ts), or the sources through tsx (XDPSIM_BUNDLE=0) */
   worker_code: 'bundle' | 'sources';
@@ -238,7 +248,14 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
     throw e;
   }
   const workerCode = (await rt.cpuCode()).every((u) => u.endsWith('/cpu/worker.ts')) ? 'sources' : 'bundle';
-  if (o.listen !== undefined) await openControlSocket(rt, o.listen);
+  if (o.listen !== undefined) {
+    try {
+      o.onListen?.((await openControlSocket(rt, o.listen)).path);
+    } catch (e) {
+      await rt.stop();
+      throw e;
+    }
+  }
   if (o.capture !== undefined) rt.startCapture([sc.in0], { file: o.capture.file, points: ['entry', 'exit'], ...(o.capture.count !== undefined ? { count: o.capture.count } : {}) });
   const tracing = o.tracing ?? 'off';
   if (tracing !== 'runtime') {
@@ -273,8 +290,16 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
     for (const l of row(prev, cur, mode, o.extended === true)) out(l);
     prev = cur;
   }, interval * 1000) : null;
+  const signal = o.signal;
+  const onAbort = (): void => { gen.stop().catch(() => {}); };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  /* a signal before the generators ran */
+  if (signal?.aborted === true) onAbort();
   const g = await gen.done;
-  if (g.ended !== 'done') {
+  signal?.removeEventListener('abort', onAbort);
+  const interrupted = signal?.aborted === true ? (typeof signal.reason === 'string' ? signal.reason : 'aborted') : null;
+  if (g.ended !== 'done' && !(g.ended === 'stopped' && interrupted !== null)) {
+    if (timer) clearInterval(timer);
     await rt.stop();
     throw new Error(`the generator ended early: ${g.ended}`);
   }
@@ -307,7 +332,7 @@ export async function runBench(o: BenchOptions, out: Out = () => {}): Promise<Be
     redirect_pps: (last.redirect - first.redirect) / secs, xmit_pps: (last.xmit - first.xmit) / secs,
     drop_pps: (last.drop - first.drop) / secs, errors: last.errors - first.errors, errors_by_reason: errorsBy, drops,
     /* after stop() every frame must be back in the pool */
-    leaked_frames: s.pool.frames - s.pool.free, conserved: s.conserved && framesIn === framesOut,
+    leaked_frames: s.pool.frames - s.pool.free, conserved: s.conserved && framesIn === framesOut, interrupted,
     generator: { sent: g.sent, missed: g.missed, rewrites: g.queues.reduce((a, q) => a + q.rewrites, 0), stalls: g.queues.reduce((a, q) => a + q.stalls, 0) },
     worker_code: workerCode,
   };
