@@ -32,7 +32,8 @@ import {
 } from './shared/counters.ts';
 import { MAIN_EVENTS, PrintkRing, TP_COUNT, TP_NAMES, TraceReader, traceRingBytes, type TraceEvent, type TracepointName } from './shared/trace.ts';
 import { TapRing, tapRingBytes, type TapPacket } from './shared/tap.ts';
-import { EBUSY, EINVAL, EOPNOTSUPP, ENODEV, ESRCH, XdpsimError } from './shared/errno.ts';
+import { EBADF, EBUSY, EINVAL, EOPNOTSUPP, ENODEV, ESRCH, XdpsimError } from './shared/errno.ts';
+import { guardApi } from './shared/api-guard.ts';
 import { NetDevices } from './driver/netdev.ts';
 import { DeviceRegistry, type DeviceInfo, type DeviceOptions } from './driver/registry.ts';
 import { TrafficSource, type InjectOptions, type InjectResult } from './driver/source.ts';
@@ -207,6 +208,20 @@ export interface TraceFilter {
   ifindex?: number;
   /** the record's err field */
   err?: number;
+}
+
+/** A trace filter's shape (EINVAL naming the field): a record never finds a filter that throws. */
+export function validateTraceFilter(f: unknown): asserts f is TraceFilter | null {
+  if (f === null) return;
+  const bad = (msg: string): never => {
+    throw new XdpsimError(EINVAL, `trace filter: ${msg}`);
+  };
+  if (typeof f !== 'object' || Array.isArray(f)) bad('must be an object (events, ifindex, err) or null');
+  const o = f as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k !== 'events' && k !== 'ifindex' && k !== 'err') bad(`unknown field '${k}' (events, ifindex, err)`);
+  if (o.events !== undefined && (!Array.isArray(o.events) || !o.events.every((e) => typeof e === 'string'))) bad('events must be an array of event names');
+  if (o.ifindex !== undefined && !(Number.isInteger(o.ifindex) && (o.ifindex as number) >= 0 && (o.ifindex as number) <= 0xffffffff)) bad('ifindex must be an integer in 0..4294967295');
+  if (o.err !== undefined && !(Number.isInteger(o.err) && Math.abs(o.err as number) <= 0x7fffffff)) bad('err must be a 32-bit integer');
 }
 
 export function traceFilterPasses(f: TraceFilter, e: TraceEvent): boolean {
@@ -629,6 +644,7 @@ export class Runtime extends EventEmitter {
     const fail = (errno: number, msg: string): never => {
       throw new XdpsimError(errno, `xsk socket: ${msg}`);
     };
+    if (typeof o !== 'object' || o === null) fail(EINVAL, 'options (dev, queueId, umem, ...) must be an object');
     const umem = o.umem;
     if (!(umem instanceof Umem)) fail(EINVAL, 'umem must be a Umem (XDP_UMEM_REG)');
     const sizes = { fill: o.fillSize ?? XSK_RING_DEFAULT, comp: o.compSize ?? XSK_RING_DEFAULT, rx: o.rxSize ?? XSK_RING_DEFAULT, tx: o.txSize ?? XSK_RING_DEFAULT };
@@ -696,12 +712,14 @@ export class Runtime extends EventEmitter {
 
   /** Create a veth pair; returns [dev, peer]. `peerOptions` default to `options`. */
   createVeth(name: string, peerName: string, options: DeviceOptions = {}, peerOptions: DeviceOptions = options): [Device, Device] {
+    this.assertRunning();
     const [a, b] = this.registry.createVeth(name, peerName, options, peerOptions);
     return [this.addDevice(a), this.addDevice(b)];
   }
 
   /** Create a sink device: it counts and frees what is transmitted on it. */
   createSink(name: string, options: DeviceOptions = {}): Device {
+    this.assertRunning();
     return this.addDevice(this.registry.createSink(name, options));
   }
 
@@ -712,6 +730,7 @@ export class Runtime extends EventEmitter {
    */
   async loadObject(path: string): Promise<BpfObject> {
     this.assertRunning();
+    if (typeof path !== 'string' || path === '') throw new XdpsimError(EINVAL, `loadObject: the path must be a non-empty string (got ${typeof path === 'string' ? "''" : String(path)})`);
     if (isBpfObjectPath(path)) return this.loadBpfObject(path);
     const url = (path.startsWith('file:') ? path : pathToFileURL(resolvePath(path)).href) + `?xdpsim_obj=${this.nextObjectId++}`;
     const mod = (await import(url)) as Record<string, unknown>;
@@ -836,6 +855,8 @@ export class Runtime extends EventEmitter {
 
   /** call_rcu(): run fn on the main thread after a grace period, in order. */
   callRcu(fn: () => void): void {
+    this.assertRunning();
+    if (typeof fn !== 'function') throw new XdpsimError(EINVAL, 'callRcu: the callback must be a function');
     this.rcu.call(fn);
   }
 
@@ -908,6 +929,7 @@ export class Runtime extends EventEmitter {
   attachXdp(dev: Device, prog: ProgHandle | null, o: AttachOptions = {}): number {
     this.assertRunning();
     if (prog !== null) {
+      if (typeof prog !== 'object') throw new XdpsimError(EBADF, `attach to '${dev.name}': ${String(prog)} is not a program (a ProgHandle of this runtime, or null to detach)`);
       if (this.progs.get(prog.id) !== prog) throw new XdpsimError(EINVAL, `attach to '${dev.name}': program '${prog.name}' (id ${prog.id}) is not loaded in this runtime`);
       if (prog.section !== 'xdp' && prog.section !== 'xdp.frags') {
         throw new XdpsimError(EINVAL, `attach to '${dev.name}': program '${prog.name}' is SEC("${prog.section}"): ${prog.section} programs can not be attached to a device`);
@@ -948,12 +970,15 @@ export class Runtime extends EventEmitter {
    */
   unloadObject(obj: BpfObject): void {
     this.assertRunning();
+    if (typeof obj !== 'object' || obj === null || typeof obj.progs !== 'object' || obj.progs === null) throw new XdpsimError(EBADF, `unloadObject: ${String(obj)} is not an object loadObject() returned`);
     if (this.unloaded.has(obj)) throw new XdpsimError(EINVAL, `object ${obj.path} is already unloaded`);
     this.unloaded.add(obj);
     for (const p of Object.values(obj.progs)) this.progPut(p.id);
   }
 
   setPassHandler(dev: Device, handler: ((p: TapPacket) => void) | null): void {
+    this.assertRunning();
+    if (handler !== null && typeof handler !== 'function') throw new XdpsimError(EINVAL, `onPass on '${dev.name}': the handler must be a function or null`);
     if (handler) this.passHandlers.set(dev.ifindex, handler);
     else this.passHandlers.delete(dev.ifindex);
     this.registry.setTap(dev.ifindex, handler !== null);
@@ -1018,6 +1043,7 @@ export class Runtime extends EventEmitter {
    * (traceFiltered). A disabled tracepoint is cheaper still: setTracepoints.
    */
   setTraceFilter(filter: TraceFilter | null): void {
+    validateTraceFilter(filter);
     if (filter?.events) {
       for (const n of filter.events) if (n !== 'bpf_trace_printk' && !TP_NAMES.includes(n as TracepointName) && !MAIN_EVENTS.includes(n as (typeof MAIN_EVENTS)[number])) throw new XdpsimError(EINVAL, `trace filter: no event ${n} (known: ${[...TP_NAMES, ...MAIN_EVENTS].join(', ')}, bpf_trace_printk)`);
     }
@@ -1090,6 +1116,8 @@ export class Runtime extends EventEmitter {
    */
   startCapture(devs: Array<Device | string | number>, o: CaptureOptions): Capture {
     this.assertRunning();
+    if (!Array.isArray(devs)) throw new XdpsimError(EINVAL, 'capture: devices must be an array of devices, names or ifindexes');
+    if (typeof o !== 'object' || o === null) throw new XdpsimError(EINVAL, 'capture: options (file, points, snaplen, count) must be an object');
     const list = devs.map((d) => (d instanceof Device ? d : this.device(d)));
     if (list.length === 0) throw new XdpsimError(EINVAL, 'capture: no device');
     const points = o.points ?? ['entry', 'exit'];
@@ -1172,6 +1200,7 @@ export class Runtime extends EventEmitter {
 
   /** Wait until the data path is idle (isQuiescent twice in a row); false on timeout. */
   async quiesce(timeoutMs = 5000): Promise<boolean> {
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) throw new XdpsimError(EINVAL, `quiesce: timeoutMs ${String(timeoutMs)} must be a non-negative number`);
     const end = performance.now() + timeoutMs;
     let seen = 0;
     while (performance.now() < end) {
@@ -1365,3 +1394,17 @@ export class Runtime extends EventEmitter {
   }
 
 }
+
+/*
+ * Every public method of the library's runtime and devices fails with an
+ * XdpsimError (src/shared/api-guard.ts): what the runtime does not check by
+ * name (a packet builder's RangeError, ENOENT reading a file) is turned
+ * into one at this boundary.
+ */
+guardApi(Runtime.prototype, 'Runtime', [
+  'cpuCode', 'device', 'xskSocket', 'closeXsk', 'listDevices', 'createVeth', 'createSink', 'loadObject', 'createMap',
+  'listen', 'setRcuChecking', 'synchronizeRcu', 'callRcu', 'rcuBarrier', 'deleteDevice', 'prog', 'attachXdp', 'unloadObject',
+  'setPassHandler', 'inject', 'generate', 'setTraceFilter', 'setTracepoints', 'traceEvents', 'startCapture', 'stopCapture',
+  'quiesce', 'lastDrops', 'stop',
+]);
+guardApi(Device.prototype, 'Device', ['up', 'down', 'setMtu', 'attachXdp', 'detachXdp', 'onPass', 'inject', 'generate', 'delete']);

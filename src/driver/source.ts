@@ -18,7 +18,7 @@ import { ENETDOWN, EINVAL, EMSGSIZE, XdpsimError } from '../shared/errno.ts';
 import { DT_MTU, DT_HARD_HEADER_LEN } from '../shared/layout.ts';
 import type { NetDevices } from './netdev.ts';
 import type { DeviceInfo } from './registry.ts';
-import { VLAN_HLEN } from '../shared/uapi.ts';
+import { ETH_HLEN, VLAN_HLEN } from '../shared/uapi.ts';
 import { buildUdp4, flowHash, ipv4, type Udp4Spec } from './packet.ts';
 
 export interface InjectOptions {
@@ -69,11 +69,18 @@ export class TrafficSource {
     const count = o.count ?? 1;
     const flows = o.flows ?? 1;
     const nq = dev.rxq.length;
-    if (!Number.isInteger(count) || count < 0) throw new XdpsimError(EINVAL, `inject into '${dev.name}': count ${count} must be a non-negative integer`);
+    if (!Number.isInteger(count) || count < 0 || count > 0xffffffff) throw new XdpsimError(EINVAL, `inject into '${dev.name}': count ${String(count)} must be an integer in 0..4294967295`);
     if (!Number.isInteger(flows) || flows < 1 || flows > 65536) throw new XdpsimError(EINVAL, `inject into '${dev.name}': flows ${flows} outside 1..65536`);
     if (nq === 0) throw new XdpsimError(EINVAL, `inject into '${dev.name}': the device has no RX queues`);
     if (o.queue !== undefined && !(Number.isInteger(o.queue) && o.queue >= 0 && o.queue < nq)) {
       throw new XdpsimError(EINVAL, `inject into '${dev.name}': queue ${o.queue} outside 0..${nq - 1}`);
+    }
+    for (const k of ['srcPort', 'dstPort'] as const) {
+      const v = o[k];
+      if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 0xffff)) throw new XdpsimError(EINVAL, `inject into '${dev.name}': ${k} ${String(v)} must be an integer in 0..65535`);
+    }
+    if (o.packet !== undefined && (!(o.packet instanceof Uint8Array) || o.packet.length < ETH_HLEN)) {
+      throw new XdpsimError(EINVAL, `inject into '${dev.name}': packet must be a Uint8Array of at least ${ETH_HLEN} bytes (an Ethernet header)`);
     }
     if (!isUp()) throw new XdpsimError(ENETDOWN, `inject into '${dev.name}': the device is down`);
 

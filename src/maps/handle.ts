@@ -11,6 +11,7 @@
  * of shared memory. It has the syscall's semantics: a lookup may race with
  * programs writing the value, as bpf(2) does.
  */
+import { guardApi } from '../shared/api-guard.ts';
 import {
   E2BIG, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, EPERM, XdpsimError,
 } from '../shared/errno.ts';
@@ -250,3 +251,6 @@ export class MapHandle {
     return `key ${k}: errno ${err}`;
   }
 }
+
+/* every failure of a map handle's methods is an XdpsimError (src/shared/api-guard.ts): a key that throws when read, too */
+guardApi(MapHandle.prototype, 'MapHandle', ['lookup', 'lookupPerCpu', 'update', 'delete', 'getNextKey', 'lookupU64']);
