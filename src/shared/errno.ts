@@ -33,6 +33,15 @@ export const EOVERFLOW = 75;
 export const ENOBUFS = 105;
 export const ELOOP = 40;
 export const EBADRQC = 56;
+export const ENOTDIR = 20;
+export const EISDIR = 21;
+export const ENAMETOOLONG = 36;
+export const EPROTO = 71;
+export const ENOTSOCK = 88;
+export const EADDRINUSE = 98;
+export const ECONNRESET = 104;
+export const ETIMEDOUT = 110;
+export const ECONNREFUSED = 111;
 
 const NAMES: Record<number, string> = {
   [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [E2BIG]: 'E2BIG', [EBADF]: 'EBADF',
@@ -42,6 +51,9 @@ const NAMES: Record<number, string> = {
   [EOPNOTSUPP]: 'EOPNOTSUPP', [ENXIO]: 'ENXIO', [ENETDOWN]: 'ENETDOWN',
   [EMSGSIZE]: 'EMSGSIZE', [EOVERFLOW]: 'EOVERFLOW', [ENOBUFS]: 'ENOBUFS',
   [ELOOP]: 'ELOOP', [ESRCH]: 'ESRCH', [EBADRQC]: 'EBADRQC',
+  [ENOTDIR]: 'ENOTDIR', [EISDIR]: 'EISDIR', [ENAMETOOLONG]: 'ENAMETOOLONG', [EPROTO]: 'EPROTO',
+  [ENOTSOCK]: 'ENOTSOCK', [EADDRINUSE]: 'EADDRINUSE', [ECONNRESET]: 'ECONNRESET',
+  [ETIMEDOUT]: 'ETIMEDOUT', [ECONNREFUSED]: 'ECONNREFUSED',
 };
 
 /** 'EINVAL' for 22 or -22; 'E<n>' for numbers we do not name. */
