@@ -55,7 +55,7 @@ import { VLAN_HLEN } from './shared/uapi.ts';
 import { readDropNotes, type DropNote } from './shared/dropnote.ts';
 import { CaptureRing } from './shared/capring.ts';
 import { Capture, pointBits, type CaptureOptions, type CaptureResult } from './capture.ts';
-import { ControlServer, type ControlOptions } from './control.ts';
+import { ControlServer } from './control.ts';
 import { createBpfMaps, isBpfObjectPath, prepareBpfObjectFile } from './bpf/load.ts';
 import { workerBundle } from './cpu/bundle.ts';
 
@@ -369,7 +369,8 @@ export class Runtime extends EventEmitter {
     super();
     const cpus = o.cpus ?? 2;
     if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64) throw new XdpsimError(EINVAL, `cpus ${cpus}: must be an integer in 1..64`);
-    const limits: RuntimeLimits = { ...DEFAULT_LIMITS, cpus };
+    /* RX queues: room for 16 devices with a queue on every CPU (a device's queues are often one per CPU) */
+    const limits: RuntimeLimits = { ...DEFAULT_LIMITS, maxRxQueues: Math.max(DEFAULT_LIMITS.maxRxQueues, 16 * cpus), cpus };
     for (const k of Object.keys(DEFAULT_LIMITS) as (keyof typeof DEFAULT_LIMITS)[]) {
       const v = o[k];
       if (v !== undefined) {
@@ -830,13 +831,12 @@ export class Runtime extends EventEmitter {
 
   /**
    * Open the control socket (src/control.ts): other processes attach with
-   * `xdpsim monitor|trace|map|dump --socket PATH`. Closed by stop().
-   * `o`: where captures may write, overwriting, the per-client bound.
+   * `xdpsim monitor|trace|map --socket PATH`. Closed by stop().
    */
-  async listen(path?: string, o: ControlOptions = {}): Promise<ControlServer> {
+  async listen(path?: string): Promise<ControlServer> {
     this.assertRunning();
     if (this.control !== null) return this.control;
-    this.control = await ControlServer.listen(this, path, { ...o, logger: this.logger });
+    this.control = await ControlServer.listen(this, path, this.logger);
     return this.control;
   }
 

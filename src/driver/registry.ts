@@ -155,7 +155,7 @@ export class DeviceRegistry {
     const free: number[] = [];
     const max = this.shared.limits.maxRxQueues;
     for (let q = 0; q < max && free.length < cpus.length; q++) if (t[q * RQ_WORDS + RQ_IFINDEX] === 0) free.push(q);
-    if (free.length < cpus.length) throw new XdpsimError(ENOSPC, `no room for ${cpus.length} more RX queues (maxRxQueues ${max})`);
+    if (free.length < cpus.length) throw new XdpsimError(ENOSPC, `no room for ${cpus.length} more RX queues (maxRxQueues ${max}: raise it with Runtime.start({ maxRxQueues }))`);
     /* queues of one device must be consecutive rows: DT_RXQ_BASE + i */
     let start = -1;
     for (let q = 0; q + cpus.length <= max; q++) {
@@ -163,7 +163,7 @@ export class DeviceRegistry {
       for (let i = 0; i < cpus.length; i++) if (t[(q + i) * RQ_WORDS + RQ_IFINDEX] !== 0) { ok = false; break; }
       if (ok) { start = q; break; }
     }
-    if (start < 0) throw new XdpsimError(ENOSPC, `no ${cpus.length} consecutive free RX queue rows`);
+    if (start < 0) throw new XdpsimError(ENOSPC, `no ${cpus.length} consecutive free RX queue rows (maxRxQueues ${max}: raise it with Runtime.start({ maxRxQueues }))`);
     const out: number[] = [];
     for (let i = 0; i < cpus.length; i++) {
       const q = start + i;
