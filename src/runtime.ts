@@ -55,7 +55,7 @@ import { VLAN_HLEN } from './shared/uapi.ts';
 import { readDropNotes, type DropNote } from './shared/dropnote.ts';
 import { CaptureRing } from './shared/capring.ts';
 import { Capture, pointBits, type CaptureOptions, type CaptureResult } from './capture.ts';
-import { ControlServer } from './control.ts';
+import { ControlServer, type ControlOptions } from './control.ts';
 import { createBpfMaps, isBpfObjectPath, prepareBpfObjectFile } from './bpf/load.ts';
 import { workerBundle } from './cpu/bundle.ts';
 
@@ -831,12 +831,13 @@ export class Runtime extends EventEmitter {
 
   /**
    * Open the control socket (src/control.ts): other processes attach with
-   * `xdpsim monitor|trace|map --socket PATH`. Closed by stop().
+   * `xdpsim monitor|trace|map|dump --socket PATH`. Closed by stop().
+   * `o`: where captures may write, overwriting, the per-client bound.
    */
-  async listen(path?: string): Promise<ControlServer> {
+  async listen(path?: string, o: ControlOptions = {}): Promise<ControlServer> {
     this.assertRunning();
     if (this.control !== null) return this.control;
-    this.control = await ControlServer.listen(this, path, this.logger);
+    this.control = await ControlServer.listen(this, path, { ...o, logger: this.logger });
     return this.control;
   }
 
