@@ -96,6 +96,11 @@ test('another process updates a map through the socket and sees the traffic chan
     assert.equal(cap.packets.length, 6);
     assert.deepEqual(cap.interfaces.map((i) => i.name), ['in0']);
     assert.ok(cap.packets.every((p) => /^xdp exit on in0: XDP_(REDIRECT|DROP), cpu 0, prog \d+, rxq 0$/.test(p.comments![0]!)), JSON.stringify(cap.packets.map((p) => p.comments)));
+    /* the running xdpsim writes only a new file: the same -w again is refused in one line, the capture intact */
+    const again = xdpsim('dump', '--socket', sock, '-i', 'in0', '-w', file, '-c', '1');
+    assert.equal(again.status, 1, again.stderr);
+    assert.equal(again.stderr, `xdpsim dump: EEXIST: capture: ${file} exists: not overwriting it (this xdpsim does not overwrite files)\n`);
+    assert.equal(parseCapture(readFileSync(file)).packets.length, 6);
   } finally {
     child.kill('SIGINT');
   }
