@@ -122,8 +122,9 @@ export async function planGeneration(t: GenTarget, o: GenerateOptions, gid: numb
       cap = typeof o.replay === 'string' ? await readCapture(o.replay) : o.replay;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (e instanceof CaptureError) throw new XdpsimError(EINVAL, `${where}: ${e.message}`);
+      if (e instanceof CaptureError) throw new XdpsimError(EINVAL, `${where}: ${e.detail}`);
       if (code === 'ENOENT') throw new XdpsimError(ENOENT, `${where}: no capture file ${o.replay as string}`);
+      if (e instanceof XdpsimError) throw new XdpsimError(e.errno, `${where}: ${e.message.replace(/^E[A-Z0-9]+: /, '')}`);
       throw e;
     }
     if (cap.packets.length === 0) throw new XdpsimError(EINVAL, `${where}: the capture has no packets`);
