@@ -8,12 +8,13 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { basename, dirname, resolve as resolvePath } from 'node:path';
-import { lstatSync, rmdirSync, unlinkSync } from 'node:fs';
+import { lstatSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Runtime, type BpfObject, type Device, type Scenario, type Stats } from './runtime.ts';
 import { XDP_ACTION_NAMES, XDP_DROP, XDP_PASS, XDP_TX } from './shared/uapi.ts';
 import { EINVAL, XdpsimError } from './shared/errno.ts';
 import { ControlClient, openControlSocket } from './control.ts';
+import { removeIfOurs } from './control-fs.ts';
 import { fmt } from './fmt.ts';
 import { MapCmdError, runMapCommand, splitCommands, type MapScene } from './cli-map.ts';
 import { TORTURE_FAULTS, runTorture, type TortureFault } from './torture.ts';
@@ -364,8 +365,7 @@ function stopOnSignals(cmd: string, err: Out): StopSignal {
  */
 function removeSocketSync(path: string, id: { dev: number; ino: number }): void {
   try {
-    const st = lstatSync(path);
-    if (st.isSocket() && st.dev === id.dev && st.ino === id.ino) unlinkSync(path);
+    removeIfOurs(path, id);
   } catch { /* gone already */ }
   const dir = dirname(path);
   if (dirname(dir) === tmpdir() && basename(dir).startsWith(`xdpsim-${process.pid}-`)) {
@@ -1061,7 +1061,7 @@ async function dump(args: string[], out: Out, err: Out, stop: StopSignal): Promi
 }
 
 /* xdpsim trace --socket PATH: the running xdpsim's trace records as JSON lines (pino-pretty reads them) */
-async function traceCmd(args: string[], out: Out, stop: StopSignal): Promise<number> {
+async function traceCmd(args: string[], out: Out, err: Out, stop: StopSignal): Promise<number> {
   const { values: v } = parseArgs({ args, options: {
     socket: { type: 'string' }, event: { type: 'string', multiple: true }, ifindex: { type: 'string' }, err: { type: 'string' },
     count: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false },
@@ -1082,6 +1082,8 @@ async function traceCmd(args: string[], out: Out, stop: StopSignal): Promise<num
     out(JSON.stringify({ level: 30, time: Date.now(), msg: e.event, ...e }));
     if (++n >= count) done();
   };
+  /* the server dropped records while this reader was behind (perf's PERF_RECORD_LOST) */
+  c.onLost = (lost) => err(`xdpsim trace: ${lost} records lost (this reader fell behind)`);
   const r = await c.request('trace', { filter });
   if (!r.ok) throw new XdpsimError(EINVAL, `trace: ${r.error}`);
   stop.signal.addEventListener('abort', done, { once: true });
@@ -1105,7 +1107,7 @@ export async function main(argv: string[], out: Out = (s) => console.log(s), err
       case 'torture': return await torture(rest, out, stop!);
       case 'bench': return await bench(rest, out, stop!);
       case 'monitor': return await monitor(rest, out, stop!);
-      case 'trace': return await traceCmd(rest, out, stop!);
+      case 'trace': return await traceCmd(rest, out, err, stop!);
       case 'dump': return await dump(rest, out, err, stop!);
       case undefined: case '--help': case '-h': case 'help':
         out(HELP.main!);
