@@ -131,8 +131,10 @@ commands:
   getnext name NAME [key KEY]
   dump name NAME
   show
-KEY, VALUE: a number (u32 or u64), 'dev DEVICE' (its ifindex), 'hex XX ..',
-or one decimal value per byte. 'prog PROG' puts a loaded xdp/devmap
+KEY, VALUE: one number (a u8, u32 or u64 for 1-, 4- and 8-byte fields),
+'dev DEVICE' (its ifindex), 'hex XX ..', or one number per byte (0..255);
+numbers are decimal, 0x hex or 0-prefixed octal, and must fit their field
+exactly (else Error: naming the field). 'prog PROG' puts a loaded xdp/devmap
 program into a DEVMAP entry (struct bpf_devmap_val).
 
 options:
