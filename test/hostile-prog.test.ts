@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { XDP_ABORTED, XDP_PASS } from '../src/index.ts';
+import { VALUES } from './fixtures/prog-hostile.ts';
 import { fixture, withRuntime } from './helpers.ts';
 
 const CASES: Array<[number, string, RegExp]> = [
@@ -123,5 +124,70 @@ test('a program that never returns costs its CPU after lockupMs (the soft-lockup
     assert.equal(fin.devices.find((d) => d.name === 'la0')!.dropReasons.CPU_DEAD, 10);
     assert.equal(fin.conserved, true);
     assert.equal(fin.pool.free, fin.pool.frames);
+  });
+});
+
+/* mulberry32 */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/* what the CPU makes of VALUES[i] as a verdict: the u32 of its number, or an exception (-1) when converting it throws */
+function verdictOf(v: unknown): number {
+  try {
+    return (v as number) >>> 0;
+  } catch {
+    return -1;
+  }
+}
+
+test('a seeded fuzz of hostile throws and verdicts: every frame counted where its verdict says, no CPU lost, conserved', async () => {
+  const seed = Number(process.env.XDPSIM_FUZZ_SEED ?? 0x1501);
+  const rnd = prng(seed);
+  await withRuntime({ cpus: 2 }, async (rt) => {
+    const [v0, v1] = rt.createVeth('hf0', 'hf1', { rxQueues: 2 });
+    /* the peer passes what XDP_TX sends it */
+    const pass = await rt.loadObject(fixture('prog-hostile.ts'));
+    pass.maps.config!.update(0, 100);
+    v1.attachXdp(pass.progs.hostile!);
+    const obj = await rt.loadObject(fixture('prog-hostile.ts'));
+    v0.attachXdp(obj.progs.hostile!);
+    const want = { exception: 0, aborted: 0, drop: 0, pass: 0, tx: 0, redirect: 0, invalid: 0 };
+    const end = performance.now() + 2500;
+    let batches = 0;
+    while (performance.now() < end) {
+      const modes = [1, 2, 3, 4, 5, 6, 7, 9, 10, 12];
+      const mode = modes[Math.floor(rnd() * modes.length)]!;
+      const idx = Math.floor(rnd() * VALUES.length);
+      obj.maps.config!.update(0, mode);
+      obj.maps.config!.update(1, idx);
+      const n = 1 + Math.floor(rnd() * 32);
+      await v0.inject({ count: n, flows: 4 });
+      assert.equal(await rt.quiesce(), true, `seed ${seed} batch ${batches}`);
+      const act = mode === 12 ? verdictOf(VALUES[idx]) : -1;
+      if (act === -1) want.exception += n;
+      else if (act === 0) want.aborted += n;
+      else if (act === 1) want.drop += n;
+      else if (act === 2) want.pass += n;
+      else if (act === 3) want.tx += n;
+      else if (act === 4) want.redirect += n;
+      else want.invalid += n;
+      batches++;
+      const s = v0.stats();
+      assert.deepEqual({ exception: s.xdp_exception, aborted: s.xdp_aborted, drop: s.xdp_drop, pass: s.xdp_pass, tx: s.xdp_tx, redirect: s.xdp_redirect, invalid: s.xdp_invalid }, want,
+        `seed ${seed} batch ${batches}: mode ${mode} value ${idx}`);
+      assert.ok(rt.stats().cpus.every((c) => c.dead === null), `seed ${seed} batch ${batches}`);
+    }
+    assert.ok(batches > 10, `only ${batches} batches`);
+    const st = await rt.stop();
+    assert.equal(st.conserved, true);
+    assert.equal(st.pool.free, st.pool.frames);
   });
 });
