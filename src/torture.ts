@@ -24,6 +24,7 @@ import { Runtime, type Device, type Stats } from './runtime.ts';
 import { devmapVal } from './maps/devmap.ts';
 import { BPF_EXIST } from './shared/uapi.ts';
 import type { RcuFault } from './shared/rcu.ts';
+import { prng } from './shared/prng.ts';
 
 /**
  * Faults planted in torture's own writer, beside the RCU faults of
@@ -95,18 +96,6 @@ export interface TortureSummary {
   rss_bytes: RssBytes;
   /** why the run is not ok ([] when it is) */
   failures: string[];
-}
-
-/** mulberry32: a small seeded PRNG (deterministic writer schedules) */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const example = (name: string): string => fileURLToPath(new URL(`../examples/${name}`, import.meta.url));

@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Runtime, XDP_PASS, XdpsimError } from '../src/index.ts';
 import { fixture, withRuntime } from './helpers.ts';
+import { prng } from '../src/shared/prng.ts';
 
 const isX = (code: string) => (e: unknown): boolean => e instanceof XdpsimError && e.code === code && e.errno > 0;
 
@@ -28,18 +29,6 @@ test('the named defects: each failure is an XdpsimError with a code', async () =
   assert.throws(() => rt.callRcu(() => {}), isX('ESRCH'));
   await assert.rejects(a.inject({}), isX('ESRCH'));
 });
-
-/* mulberry32: a small seeded PRNG */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function desc(v: unknown): string {
   try {

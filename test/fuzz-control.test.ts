@@ -27,22 +27,11 @@ import { ControlClient } from '../src/control.ts';
 import { parseCapture } from '../src/gen/pcap.ts';
 import { TP_NAMES } from '../src/shared/trace.ts';
 import { fixture } from './helpers.ts';
+import { prng } from '../src/shared/prng.ts';
 
 const SEED = Number(process.env.XDPSIM_FUZZ_SEED ?? 0x15c5);
 const CASES = 1000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** mulberry32, as src/torture.ts */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Msg = { id?: unknown; ok?: boolean; result?: unknown; error?: string; code?: string; trace?: unknown; lost?: number; done?: boolean };
 

@@ -26,6 +26,7 @@ import { BpfTestRun } from '../src/bpf/load.ts';
 import { XdpsimError } from '../src/index.ts';
 import { main } from '../src/cli.ts';
 import { percpuSum, withRuntime } from './helpers.ts';
+import { prng } from '../src/shared/prng.ts';
 
 const SEED = Number(process.env.XDPSIM_FUZZ_SEED ?? 0x15e1f);
 const IN_THREAD = Number(process.env.XDPSIM_FUZZ_MUTANTS ?? 1500);
@@ -37,18 +38,6 @@ const IN_THREAD = Number(process.env.XDPSIM_FUZZ_MUTANTS ?? 1500);
 const BUDGET_MS = process.env.XDPSIM_FUZZ_MUTANTS !== undefined ? Infinity : 4000;
 const MIN_IN_THREAD = 400;
 const IN_RUNTIME = 48;
-
-/** mulberry32: a small seeded PRNG, floats in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /* ---- where the fields are, in a good object ---- */
 

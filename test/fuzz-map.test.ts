@@ -22,6 +22,7 @@ import { MapCmdError, runMapCommand } from '../src/cli-map.ts';
 import { ControlClient } from '../src/control.ts';
 import { Runtime } from '../src/index.ts';
 import { XdpsimError } from '../src/shared/errno.ts';
+import { prng } from '../src/shared/prng.ts';
 
 const example = (name: string): string => fileURLToPath(new URL(`../examples/${name}`, import.meta.url));
 
@@ -174,17 +175,6 @@ test('the socket: byte lists (bpftool parse_bytes: exactly the field\'s bytes, e
 
 /* ---- the fuzz ---- */
 
-/** mulberry32, as src/torture.ts */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 type Rnd = () => number;
 const int = (r: Rnd, n: number): number => Math.floor(r() * n);
 const pick = <T>(r: Rnd, xs: readonly T[]): T => xs[int(r, xs.length)]!;

@@ -24,22 +24,11 @@ import { CaptureError, parseCapture, readCapture, writePcap, writePcapng, type C
 import { compileTraffic } from '../src/gen/packets.ts';
 import { XdpsimError, type TapPacket } from '../src/index.ts';
 import { withRuntime } from './helpers.ts';
+import { prng } from '../src/shared/prng.ts';
 
 const SEED = Number(process.env.XDPSIM_FUZZ_SEED ?? 0x9ca9);
 const IN_THREAD = Number(process.env.XDPSIM_FUZZ_MUTANTS ?? 6000);
 const IN_RUNTIME = 40;
-
-/** mulberry32: a small seeded PRNG, floats in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /* ---- good files ---- */
 

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { XDP_ABORTED, XDP_PASS } from '../src/index.ts';
 import { VALUES } from './fixtures/prog-hostile.ts';
 import { fixture, withRuntime } from './helpers.ts';
+import { prng } from '../src/shared/prng.ts';
 
 const CASES: Array<[number, string, RegExp]> = [
   [1, 'throw Object.create(null)', /threw \[object Object\]/],
@@ -126,18 +127,6 @@ test('a program that never returns costs its CPU after lockupMs (the soft-lockup
     assert.equal(fin.pool.free, fin.pool.frames);
   });
 });
-
-/* mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /* what the CPU makes of VALUES[i] as a verdict: the u32 of its number, or an exception (-1) when converting it throws */
 function verdictOf(v: unknown): number {
