@@ -31,7 +31,7 @@ import {
   BPF_ADD, BPF_AND, BPF_FETCH, BPF_OR, BPF_XCHG, BPF_XOR, MAX_BPF_STACK,
 } from './insn.ts';
 import { CTX_HI, MAP_HI, MAX_RUN_INSNS, MV_HI, MVRO_HI, PKT_HI, STACK_SIZE, STK_HI } from './translate.ts';
-import type { XdpProgFn } from '../cpu/program.ts';
+import { runLimit, type XdpProgFn } from '../cpu/program.ts';
 
 export class BpfRuntimeError extends Error {}
 
@@ -133,6 +133,7 @@ export class Vm {
   }
 
   spin(pc: number): BpfRuntimeError {
+    runLimit.hit = true;
     return this.err(pc, `more than ${MAX_RUN_INSNS} instructions in one run (BPF_COMPLEXITY_LIMIT_INSNS): a loop that does not end, or runs longer than the verifier would have allowed`);
   }
 

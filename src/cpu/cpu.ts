@@ -39,7 +39,7 @@ import { XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, DEV_MAP_BULK_SIZ
 import { DevBulk, RedirectInfo, xdpDoRedirect } from './redirect.ts';
 import { CpumapFlushList, CpumapKthreads, cpuMapFlush, cpuMapPending } from './cpumap.ts';
 import { XskTable } from './xsk.ts';
-import { XdpMd, type XdpProgFn } from './program.ts';
+import { XdpMd, runLimit, type XdpProgFn } from './program.ts';
 import { GEN_DEV_DOWN, GEN_RUNNING, GEN_STARTING, GEN_STOPPED, type WireGen } from './wiregen.ts';
 
 /** VETH_XDP_TX_BULK_SIZE: frames an XDP_TX bulk queue holds before it is sent. */
@@ -102,6 +102,8 @@ export class Cpu {
   private readonly dropNote: DropNoteWriter;
   /* drop notes (src/shared/dropnote.ts): a bit per reason still to be noted, re-armed every DROP_NOTE_POLLS polls and when idle */
   private noteArmed = NOTE_ALL;
+  /* a BPF run of this poll was ended at the instruction limit: a quiescent state before the next frame */
+  private qsNext = false;
   private pollSeq = 0;
   private readonly excNote: SharedArrayBuffer;
   private readonly cpuctl: Int32Array;
@@ -383,8 +385,8 @@ export class Cpu {
     const devtab = this.devs.devtab;
     const d = ifindex * DT_WORDS;
     const state = devtab[d + DT_STATE]!;
-    const progId = devtab[d + DT_PROG]!;
-    const tapOn = devtab[d + DT_TAP] !== 0;
+    let progId = devtab[d + DT_PROG]!;
+    let tapOn = devtab[d + DT_TAP] !== 0;
     this.capBits = devtab[d + DT_CAP]!;
     if (this.capBits !== 0) this.capLen = devtab[d + DT_CAPLEN]!;
     const c = this.ctr;
@@ -408,7 +410,7 @@ export class Cpu {
         this.toStack(batch[i]!, row, ifindex, rxq, tapOn);
       }
     } else {
-      const capBits = this.capBits;
+      let capBits = this.capBits;
       for (let i = 0; i < n; i++) {
         const fd = batch[i]!;
         /* xdp_get_buff_len(): a multi-buffer frame counts its fragments too */
@@ -424,6 +426,33 @@ export class Cpu {
         }
         /* planted fault: a quiescent state reported in the middle of the poll */
         if (this.faultEarlyQs && i === n >> 1) this.earlyQs();
+        /*
+         * A BPF run was ended at the instruction limit: flush, and pass a
+         * quiescent state before the next frame, as a long softirq passes
+         * one (rcu_softirq_qs()), so that a program that never ends holds a
+         * grace period for one run, not for a poll of them; then read the
+         * device's program and taps again, as a new poll would.
+         */
+        if (this.qsNext) {
+          this.qsNext = false;
+          if (i + 1 < n) {
+            this.xdpDoFlush();
+            this.pool.flushReturns();
+            this.quiescentState();
+            progId = devtab[d + DT_PROG]!;
+            tapOn = devtab[d + DT_TAP] !== 0;
+            capBits = this.capBits = devtab[d + DT_CAP]!;
+            if (capBits !== 0) this.capLen = devtab[d + DT_CAPLEN]!;
+            /* detached meanwhile: the rest of the poll goes to the stack */
+            if (progId === 0) {
+              for (let k = i + 1; k < n; k++) {
+                bytes += this.pool.frameLen(batch[k]!);
+                this.toStack(batch[k]!, row, ifindex, rxq, tapOn);
+              }
+              break;
+            }
+          }
+        }
       }
     }
     c[row + DEV_RX_BYTES] += bytes;
@@ -470,6 +499,11 @@ export class Cpu {
       else act = this.progOther(prog, ctx);
     } catch (e) {
       writeExcNote(this.excNote, `prog ${progId} on ifindex ${egress || ingress}: ${describeThrown(e)}`);
+      /* a BPF run ended at the instruction limit: the poll passes a quiescent state before its next frame (napiPoll) */
+      if (runLimit.hit) {
+        runLimit.hit = false;
+        this.qsNext = true;
+      }
       return -1;
     }
     const d = ctx.data;

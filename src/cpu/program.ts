@@ -69,6 +69,15 @@ export function isProgDef(v: unknown): v is ProgDef {
  * before it reads n bytes. One object per CPU, refilled for each frame: a
  * program must not keep it past its return.
  */
+/*
+ * Set by a BPF run that was ended at the instruction limit (src/bpf/vm.ts
+ * spin()): the CPU then ends the stretch of its poll there, flushes and
+ * passes a quiescent state before the next frame (see Cpu.rxFrames), so
+ * that such programs hold a grace period for one run, not a poll of them.
+ * One per thread: a CPU runs one program at a time.
+ */
+export const runLimit = { hit: false };
+
 export class XdpMd {
   data = 0;
   data_end = 0;
